@@ -1,0 +1,11 @@
+//! Raw compute on slices: no `Tensor`, no autograd, no PyO3. Each kernel is a forward/backward pair in llm.c's
+//! convention (`forward(out, saved.., inputs.., dims..)`, `backward(dinp.., dout, saved.., dims..)`, the
+//! backward accumulating with `+=`).
+
+pub mod cross_entropy;
+pub mod gemm;
+pub mod index;
+pub mod layernorm;
+pub mod reduce;
+pub mod softmax;
+pub mod strided;

@@ -1,0 +1,89 @@
+//! Tensors made from nothing: `zeros`, `full`, `arange`, `rand`, `randn`. Sizes arrive as i64 from Python and
+//! are checked here, so a negative size is an error and not a huge allocation.
+
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::random::with_rng;
+use crate::shape;
+use crate::storage::{try_filled, try_with_capacity};
+use crate::tensor::Tensor;
+
+/// Sizes from a user (maybe negative) as a shape.
+///
+/// # Errors
+/// `InvalidArgument` naming the negative size.
+pub fn shape_from_i64(op: &'static str, sizes: &[i64]) -> Result<Vec<usize>> {
+    sizes
+        .iter()
+        .map(|&s| usize::try_from(s).map_err(|_| Error::invalid(op, format!("negative dimension {s} in size {sizes:?}"))))
+        .collect()
+}
+
+fn filled<T: Element>(op: &'static str, shape: &[usize], v: T) -> Result<Tensor> {
+    let n = shape::numel(op, shape)?;
+    Ok(Tensor::from_storage(T::into_storage(try_filled(op, shape, n, v)?), shape.to_vec()))
+}
+
+/// A tensor of `shape` filled with `value` (converted to `dtype`).
+///
+/// # Errors
+/// `OutOfMemory` when too large.
+pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
+    crate::with_any!(dtype, T => filled::<T>("full", shape, T::from_f64(value)))
+}
+
+/// A tensor of zeros.
+///
+/// # Errors
+/// `OutOfMemory` when too large.
+pub fn zeros(shape: &[usize], dtype: DType) -> Result<Tensor> {
+    full(shape, 0.0, dtype)
+}
+
+/// `start, start + step, ...` up to but excluding `end`.
+///
+/// # Errors
+/// `InvalidArgument` for a zero step, a step whose sign goes away from `end`, or non-finite bounds.
+pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
+    if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
+        return Err(Error::invalid("arange", format!("need finite bounds and a non-zero step, got ({start}, {end}, {step})")));
+    }
+    if (end - start) * step < 0.0 {
+        return Err(Error::invalid("arange", format!("upper bound and larger bound inconsistent with step sign ({start}, {end}, {step})")));
+    }
+    let n = ((end - start) / step).ceil().max(0.0);
+    if n > shape::MAX_NUMEL as f64 {
+        return Err(Error::OutOfMemory { op: "arange", bytes: (n as u128) * 8, shape: vec![usize::MAX] });
+    }
+    let n = n as usize;
+    crate::with_any!(dtype, T => {
+        let mut v = try_with_capacity::<T>("arange", &[n], n)?;
+        v.extend((0..n).map(|i| T::from_f64(start + i as f64 * step)));
+        Ok(Tensor::from_storage(T::into_storage(v), vec![n]))
+    })
+}
+
+fn random(op: &'static str, shape: &[usize], dtype: DType, normal: bool) -> Result<Tensor> {
+    let n = shape::numel(op, shape)?;
+    crate::with_float!(dtype, op, T => {
+        let mut v = try_with_capacity::<T>(op, shape, n)?;
+        with_rng(|r| v.extend((0..n).map(|_| T::from_f64(if normal { r.normal() } else { r.uniform() }))));
+        Ok(Tensor::from_storage(T::into_storage(v), shape.to_vec()))
+    })
+}
+
+/// Uniform samples in [0, 1) from the library's seeded generator.
+///
+/// # Errors
+/// `DType` for non-float dtypes; `OutOfMemory` when too large.
+pub fn rand(shape: &[usize], dtype: DType) -> Result<Tensor> {
+    random("rand", shape, dtype, false)
+}
+
+/// Standard normal samples from the library's seeded generator.
+///
+/// # Errors
+/// `DType` for non-float dtypes; `OutOfMemory` when too large.
+pub fn randn(shape: &[usize], dtype: DType) -> Result<Tensor> {
+    random("randn", shape, dtype, true)
+}

@@ -1,0 +1,397 @@
+//! Elementwise ops: unary math, broadcast binary arithmetic, comparisons, `where`, dtype casts.
+//!
+//! Dtypes follow PyTorch's promotion for tensors: float64 beats float32 beats int64 beats bool; division,
+//! `pow` and the transcendental functions of integer tensors compute in float32.
+
+use super::converted;
+use crate::autograd::{record, Binary, Op, Unary};
+use crate::dtype::{DType, Element, Float};
+use crate::error::{Error, Result};
+use crate::kernels::strided::{map1, map2, map3, Plan};
+use crate::shape::{broadcast_shapes, broadcast_strides, strides};
+use crate::tensor::Tensor;
+
+/// Comparison operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// Arithmetic that wraps for integers (as PyTorch's int64 does) and is IEEE for floats.
+trait Arith: Element {
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+}
+impl Arith for f32 {
+    fn add(self, o: Self) -> Self { self + o }
+    fn sub(self, o: Self) -> Self { self - o }
+    fn mul(self, o: Self) -> Self { self * o }
+}
+impl Arith for f64 {
+    fn add(self, o: Self) -> Self { self + o }
+    fn sub(self, o: Self) -> Self { self - o }
+    fn mul(self, o: Self) -> Self { self * o }
+}
+impl Arith for i64 {
+    fn add(self, o: Self) -> Self { self.wrapping_add(o) }
+    fn sub(self, o: Self) -> Self { self.wrapping_sub(o) }
+    fn mul(self, o: Self) -> Self { self.wrapping_mul(o) }
+}
+
+/// A plan reading `a` and `b` broadcast to `out`.
+fn plan2(a: &[usize], b: &[usize], out: &[usize]) -> Plan<2> {
+    Plan::new(out, [broadcast_strides(a, out), broadcast_strides(b, out)], [0, 0])
+}
+
+fn contiguous_plan(shape: &[usize]) -> Plan<1> {
+    Plan::new(shape, [strides(shape)], [0])
+}
+
+fn binary_t<T: Arith>(kind: Binary, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Vec<T>> {
+    let (sa, sb) = (a.storage(), b.storage());
+    let (x, y) = (sa.as_slice::<T>(), sb.as_slice::<T>());
+    let plan = plan2(a.shape(), b.shape(), shape);
+    let op = kind.name();
+    match kind {
+        Binary::Add => map2(op, shape, x, y, &plan, T::add),
+        Binary::Sub => map2(op, shape, x, y, &plan, T::sub),
+        Binary::Mul => map2(op, shape, x, y, &plan, T::mul),
+        Binary::Div | Binary::Pow => unreachable!("division and pow compute in float"),
+    }
+}
+
+fn binary_f<T: Float>(kind: Binary, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Vec<T>> {
+    let (sa, sb) = (a.storage(), b.storage());
+    let (x, y) = (sa.as_slice::<T>(), sb.as_slice::<T>());
+    let plan = plan2(a.shape(), b.shape(), shape);
+    let op = kind.name();
+    match kind {
+        Binary::Add => map2(op, shape, x, y, &plan, |p, q| p + q),
+        Binary::Sub => map2(op, shape, x, y, &plan, |p, q| p - q),
+        Binary::Mul => map2(op, shape, x, y, &plan, |p, q| p * q),
+        Binary::Div => map2(op, shape, x, y, &plan, |p, q| p / q),
+        Binary::Pow => map2(op, shape, x, y, &plan, |p, q| p.powf(q)),
+    }
+}
+
+fn binary(kind: Binary, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let op = kind.name();
+    let shape = broadcast_shapes(op, a.shape(), b.shape())?;
+    let mut dt = DType::promote(a.dtype(), b.dtype());
+    if dt == DType::Bool || (!dt.is_float() && matches!(kind, Binary::Div | Binary::Pow)) {
+        dt = if matches!(kind, Binary::Div | Binary::Pow) { DType::F32 } else { DType::I64 };
+    }
+    let (ca, cb) = (converted(a, dt)?, converted(b, dt)?);
+    let out = match dt {
+        DType::F32 => Tensor::from_storage(f32::into_storage(binary_f::<f32>(kind, &ca, &cb, &shape)?), shape),
+        DType::F64 => Tensor::from_storage(f64::into_storage(binary_f::<f64>(kind, &ca, &cb, &shape)?), shape),
+        _ => Tensor::from_storage(i64::into_storage(binary_t::<i64>(kind, &ca, &cb, &shape)?), shape),
+    };
+    Ok(record(out, &[a, b], || Op::Binary(kind)))
+}
+
+#[inline(always)]
+fn sigmoid<T: Float>(x: T) -> T {
+    if x >= T::ZERO {
+        T::ONE / (T::ONE + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::ONE + e)
+    }
+}
+
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+const GELU_C: f64 = 0.044_715;
+
+fn unary_f<T: Float>(kind: Unary, x: &Tensor) -> Result<Vec<T>> {
+    let s = x.storage();
+    let v = s.as_slice::<T>();
+    let plan = contiguous_plan(x.shape());
+    let half = T::from_f64(0.5);
+    let op = kind.name();
+    match kind {
+        Unary::Neg => map1(op, x.shape(), v, &plan, |a: T| -a),
+        Unary::Exp => map1(op, x.shape(), v, &plan, T::exp),
+        Unary::Log => map1(op, x.shape(), v, &plan, T::ln),
+        Unary::Sqrt => map1(op, x.shape(), v, &plan, T::sqrt),
+        Unary::Tanh => map1(op, x.shape(), v, &plan, T::tanh),
+        Unary::Sigmoid => map1(op, x.shape(), v, &plan, sigmoid),
+        // NaN stays NaN (a comparison with NaN is false)
+        Unary::Relu => map1(op, x.shape(), v, &plan, |a: T| if a < T::ZERO { T::ZERO } else { a }),
+        Unary::Abs => map1(op, x.shape(), v, &plan, T::abs),
+        Unary::Gelu { tanh: false } => {
+            let r = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
+            map1(op, x.shape(), v, &plan, move |a: T| half * a * (T::ONE + (a * r).erf()))
+        }
+        Unary::Gelu { tanh: true } => {
+            let (k, c) = (T::from_f64(SQRT_2_OVER_PI), T::from_f64(GELU_C));
+            map1(op, x.shape(), v, &plan, move |a: T| half * a * (T::ONE + (k * (a + c * a * a * a)).tanh()))
+        }
+        Unary::Clamp { min, max } => {
+            let (lo, hi) = (min.map(T::from_f64), max.map(T::from_f64));
+            map1(op, x.shape(), v, &plan, move |a: T| {
+                let a = match lo { Some(l) if a < l => l, _ => a };
+                match hi { Some(h) if a > h => h, _ => a }
+            })
+        }
+    }
+}
+
+fn unary_i64(kind: Unary, x: &Tensor) -> Result<Vec<i64>> {
+    let s = x.storage();
+    let v = s.as_slice::<i64>();
+    let plan = contiguous_plan(x.shape());
+    let op = kind.name();
+    match kind {
+        Unary::Neg => map1(op, x.shape(), v, &plan, i64::wrapping_neg),
+        Unary::Abs => map1(op, x.shape(), v, &plan, i64::wrapping_abs),
+        Unary::Relu => map1(op, x.shape(), v, &plan, |a| a.max(0)),
+        Unary::Clamp { min, max } => {
+            let lo = min.map_or(i64::MIN, |m| m.ceil() as i64);
+            let hi = max.map_or(i64::MAX, |m| m.floor() as i64);
+            map1(op, x.shape(), v, &plan, move |a| a.max(lo).min(hi))
+        }
+        _ => unreachable!("transcendental functions of integers compute in float"),
+    }
+}
+
+fn unary(kind: Unary, x: &Tensor) -> Result<Tensor> {
+    if let Unary::Clamp { min: Some(lo), max: Some(hi) } = kind {
+        if lo > hi {
+            // PyTorch sets everything to max in this case; say so instead of silently doing it
+            return Err(Error::invalid("clamp", format!("min ({lo}) is greater than max ({hi})")));
+        }
+    }
+    let int_ok = matches!(kind, Unary::Neg | Unary::Abs | Unary::Relu | Unary::Clamp { .. });
+    let dt = match x.dtype() {
+        DType::Bool if matches!(kind, Unary::Neg) => {
+            return Err(Error::dtype("neg", "negation of a bool tensor is not supported; use logical_not"))
+        }
+        DType::I64 | DType::Bool if int_ok => DType::I64,
+        DType::I64 | DType::Bool => DType::F32,
+        f => f,
+    };
+    let cx = converted(x, dt)?;
+    let shape = x.shape().to_vec();
+    let out = match dt {
+        DType::F32 => Tensor::from_storage(f32::into_storage(unary_f::<f32>(kind, &cx)?), shape),
+        DType::F64 => Tensor::from_storage(f64::into_storage(unary_f::<f64>(kind, &cx)?), shape),
+        _ => Tensor::from_storage(i64::into_storage(unary_i64(kind, &cx)?), shape),
+    };
+    Ok(record(out, &[x], || Op::Unary(kind)))
+}
+
+fn unary_backward_t<T: Float>(kind: Unary, g: &Tensor, x: &Tensor, y: &Tensor) -> Result<Vec<T>> {
+    let (gs, xs, ys) = (g.storage(), x.storage(), y.storage());
+    let (gv, xv, yv) = (gs.as_slice::<T>(), xs.as_slice::<T>(), ys.as_slice::<T>());
+    let st = strides(x.shape());
+    let plan = Plan::new(x.shape(), [st.clone(), st.clone(), st], [0, 0, 0]);
+    let op = kind.name();
+    let (one, two, half) = (T::ONE, T::from_f64(2.0), T::from_f64(0.5));
+    let run = |f: &(dyn Fn(T, T, T) -> T + Sync)| map3(op, x.shape(), (gv, xv, yv), &plan, f);
+    match kind {
+        Unary::Neg => run(&|g, _, _| -g),
+        Unary::Exp => run(&|g, _, y| g * y),
+        Unary::Log => run(&|g, x, _| g / x),
+        Unary::Sqrt => run(&|g, _, y| g / (two * y)),
+        Unary::Tanh => run(&|g, _, y| g * (one - y * y)),
+        Unary::Sigmoid => run(&|g, _, y| g * y * (one - y)),
+        Unary::Relu => run(&|g, x, _| if x > T::ZERO { g } else { T::ZERO }),
+        // sign(x), 0 at 0
+        Unary::Abs => run(&|g, x, _| if x > T::ZERO { g } else if x < T::ZERO { -g } else { T::ZERO }),
+        Unary::Gelu { tanh: false } => {
+            // d/dx x Phi(x) = Phi(x) + x phi(x)
+            let r = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
+            let inv_sqrt_2pi = T::from_f64(0.398_942_280_401_432_7);
+            run(&move |g, x, _| g * (half * (one + (x * r).erf()) + x * inv_sqrt_2pi * (-half * x * x).exp()))
+        }
+        Unary::Gelu { tanh: true } => {
+            let (k, c, c3) = (T::from_f64(SQRT_2_OVER_PI), T::from_f64(GELU_C), T::from_f64(3.0 * GELU_C));
+            run(&move |g, x, _| {
+                let t = (k * (x + c * x * x * x)).tanh();
+                g * (half * (one + t) + half * x * (one - t * t) * k * (one + c3 * x * x))
+            })
+        }
+        // gradient passes where min <= x <= max, as PyTorch's
+        Unary::Clamp { min, max } => {
+            let (lo, hi) = (min.map(T::from_f64), max.map(T::from_f64));
+            run(&move |g, x, _| {
+                let inside = lo.is_none_or(|l| x >= l) && hi.is_none_or(|h| x <= h);
+                if inside { g } else { T::ZERO }
+            })
+        }
+    }
+}
+
+/// The gradient of a unary op's input, given the input `x`, output `y` and output gradient `g`.
+///
+/// # Errors
+/// `DType` if the tensors are not float.
+pub fn unary_backward(kind: Unary, g: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let dt = y.dtype();
+    let (g, x) = (converted(g, dt)?, converted(x, dt)?);
+    let v = crate::with_float!(dt, kind.name(), T => T::into_storage(unary_backward_t::<T>(kind, &g, &x, y)?));
+    Ok(Tensor::from_storage(v, x.shape().to_vec()))
+}
+
+/// `g * a^b * ln(a)`, with 0 where `a == 0` and `b >= 0` (PyTorch's convention for the exponent's gradient).
+///
+/// # Errors
+/// Propagates shape and dtype errors.
+pub fn pow_exponent_grad(g: &Tensor, a: &Tensor, b: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let dt = y.dtype();
+    let (a, b) = (converted(a, dt)?, converted(b, dt)?);
+    let t = g.mul(y)?;
+    let shape = t.shape().to_vec();
+    let ab = broadcast_shapes("pow", a.shape(), b.shape())?;
+    let v = crate::with_float!(dt, "pow", T => {
+        let (sa, sb, st) = (a.storage(), b.storage(), t.storage());
+        let plan = Plan::new(&shape, [broadcast_strides(a.shape(), &shape), broadcast_strides(b.shape(), &shape), broadcast_strides(t.shape(), &shape)], [0, 0, 0]);
+        let _ = ab;
+        T::into_storage(map3("pow", &shape, (sa.as_slice::<T>(), sb.as_slice::<T>(), st.as_slice::<T>()), &plan,
+            |a: T, b: T, t: T| if a == T::ZERO && b >= T::ZERO { T::ZERO } else { t * a.ln() })?)
+    });
+    Ok(Tensor::from_storage(v, shape))
+}
+
+fn compare_t<T: Element>(cmp: Cmp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Vec<bool>> {
+    let (sa, sb) = (a.storage(), b.storage());
+    let (x, y) = (sa.as_slice::<T>(), sb.as_slice::<T>());
+    let plan = plan2(a.shape(), b.shape(), shape);
+    let op = "compare";
+    match cmp {
+        Cmp::Eq => map2(op, shape, x, y, &plan, |p, q| p == q),
+        Cmp::Ne => map2(op, shape, x, y, &plan, |p, q| p != q),
+        Cmp::Lt => map2(op, shape, x, y, &plan, |p, q| p < q),
+        Cmp::Le => map2(op, shape, x, y, &plan, |p, q| p <= q),
+        Cmp::Gt => map2(op, shape, x, y, &plan, |p, q| p > q),
+        Cmp::Ge => map2(op, shape, x, y, &plan, |p, q| p >= q),
+    }
+}
+
+impl Tensor {
+    /// `self + other`, broadcasting.
+    ///
+    /// # Errors
+    /// `Shape` when the shapes do not broadcast.
+    pub fn add(&self, other: &Tensor) -> Result<Tensor> {
+        binary(Binary::Add, self, other)
+    }
+    /// `self - other`, broadcasting.
+    ///
+    /// # Errors
+    /// `Shape` when the shapes do not broadcast.
+    pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
+        binary(Binary::Sub, self, other)
+    }
+    /// `self * other`, broadcasting.
+    ///
+    /// # Errors
+    /// `Shape` when the shapes do not broadcast.
+    pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
+        binary(Binary::Mul, self, other)
+    }
+    /// `self / other` (true division), broadcasting.
+    ///
+    /// # Errors
+    /// `Shape` when the shapes do not broadcast.
+    pub fn div(&self, other: &Tensor) -> Result<Tensor> {
+        binary(Binary::Div, self, other)
+    }
+    /// `self ** other`, broadcasting.
+    ///
+    /// # Errors
+    /// `Shape` when the shapes do not broadcast.
+    pub fn pow(&self, other: &Tensor) -> Result<Tensor> {
+        binary(Binary::Pow, self, other)
+    }
+    /// Apply an elementwise function.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for `clamp` with min > max; `DType` for negating bools.
+    pub fn unary(&self, kind: Unary) -> Result<Tensor> {
+        unary(kind, self)
+    }
+    /// `-self`.
+    ///
+    /// # Errors
+    /// `DType` for bool tensors.
+    pub fn neg(&self) -> Result<Tensor> {
+        unary(Unary::Neg, self)
+    }
+    /// `e^self`.
+    ///
+    /// # Errors
+    /// None in practice; allocation failure.
+    pub fn exp(&self) -> Result<Tensor> {
+        unary(Unary::Exp, self)
+    }
+    /// Compare elementwise, broadcasting; the result is bool.
+    ///
+    /// # Errors
+    /// `Shape` when the shapes do not broadcast.
+    pub fn compare(&self, other: &Tensor, cmp: Cmp) -> Result<Tensor> {
+        let shape = broadcast_shapes("compare", self.shape(), other.shape())?;
+        let dt = DType::promote(self.dtype(), other.dtype());
+        let (a, b) = (converted(self, dt)?, converted(other, dt)?);
+        let v = crate::with_any!(dt, T => compare_t::<T>(cmp, &a, &b, &shape)?);
+        Ok(Tensor::from_storage(bool::into_storage(v), shape))
+    }
+    /// `cond ? a : b` elementwise, broadcasting all three.
+    ///
+    /// # Errors
+    /// `DType` when `cond` is not bool; `Shape` when the shapes do not broadcast.
+    pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        if cond.dtype() != DType::Bool {
+            return Err(Error::dtype("where", format!("the condition must be a bool tensor, got {}", cond.dtype())));
+        }
+        let s1 = broadcast_shapes("where", a.shape(), b.shape())?;
+        let shape = broadcast_shapes("where", cond.shape(), &s1)?;
+        let dt = DType::promote(a.dtype(), b.dtype());
+        let (ca, cb) = (converted(a, dt)?, converted(b, dt)?);
+        let plan = Plan::new(
+            &shape,
+            [broadcast_strides(cond.shape(), &shape), broadcast_strides(a.shape(), &shape), broadcast_strides(b.shape(), &shape)],
+            [0, 0, 0],
+        );
+        let storage = crate::with_any!(dt, T => {
+            let (sc, sa, sb) = (cond.storage(), ca.storage(), cb.storage());
+            T::into_storage(map3("where", &shape, (sc.as_slice::<bool>(), sa.as_slice::<T>(), sb.as_slice::<T>()), &plan,
+                |c, x, y| if c { x } else { y })?)
+        });
+        Ok(record(Tensor::from_storage(storage, shape), &[cond, a, b], || Op::Where))
+    }
+    /// A copy converted to `dtype` (`self` when it already has it). Float-to-float casts are differentiable.
+    ///
+    /// # Errors
+    /// Allocation failure.
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        let plan = contiguous_plan(self.shape());
+        let storage = crate::with_any!(self.dtype(), S => {
+            let s = self.storage();
+            let v = s.as_slice::<S>();
+            crate::with_any!(dtype, D => D::into_storage(map1("to", self.shape(), v, &plan, |x: S| D::from_f64(x.to_f64()))?))
+        });
+        let out = Tensor::from_storage(storage, self.shape().to_vec());
+        if dtype.is_float() && self.dtype().is_float() {
+            Ok(record(out, &[self], || Op::Cast(dtype)))
+        } else {
+            Ok(out)
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Neural-network ops with fused kernels: `softmax`, `log_softmax`, `layer_norm`, `cross_entropy`,
+//! `embedding`, `dropout`, and their backward helpers.
+
+use crate::autograd::{record, Op, Reduction};
+use crate::dtype::{DType, Element, Float};
+use crate::error::{Error, Result};
+use crate::kernels::{cross_entropy as ce, layernorm, softmax as sm};
+use crate::ops::{converted, full};
+use crate::shape::{normalize_dim, split_at_dim};
+use crate::storage::try_filled;
+use crate::tensor::Tensor;
+
+impl Tensor {
+    /// Softmax (or log-softmax when `log`) along `dim`. Integer input computes in float32.
+    ///
+    /// # Errors
+    /// `OutOfRange` for a bad dim.
+    pub fn softmax(&self, dim: i64, log: bool) -> Result<Tensor> {
+        let op = if log { "log_softmax" } else { "softmax" };
+        let d = normalize_dim(op, dim, self.ndim().max(1))?;
+        let x = if self.dtype().is_float() { self.clone() } else { converted(self, DType::F32)? };
+        let shape: Vec<usize> = if self.ndim() == 0 { vec![1] } else { self.shape().to_vec() };
+        let (outer, dsz, inner) = split_at_dim(&shape, d);
+        let storage = crate::with_float!(x.dtype(), op, T => {
+            let mut out = try_filled(op, &shape, x.numel(), T::ZERO)?;
+            sm::forward(&mut out, x.storage().as_slice::<T>(), outer, dsz, inner, log);
+            T::into_storage(out)
+        });
+        let out = Tensor::from_storage(storage, self.shape().to_vec());
+        Ok(record(out, &[self], || Op::Softmax { dim: d, log }))
+    }
+}
+
+/// The gradient of softmax/log-softmax from its output `y`.
+///
+/// # Errors
+/// `DType` for non-float input.
+pub fn softmax_backward(g: &Tensor, y: &Tensor, dim: usize, log: bool) -> Result<Tensor> {
+    let shape: Vec<usize> = if y.ndim() == 0 { vec![1] } else { y.shape().to_vec() };
+    let (outer, d, inner) = split_at_dim(&shape, dim);
+    let g = converted(g, y.dtype())?;
+    let storage = crate::with_float!(y.dtype(), "softmax", T => {
+        let mut dx = try_filled("softmax", &shape, y.numel(), T::ZERO)?;
+        sm::backward(&mut dx, g.storage().as_slice::<T>(), y.storage().as_slice::<T>(), outer, d, inner, log);
+        T::into_storage(dx)
+    });
+    Ok(Tensor::from_storage(storage, y.shape().to_vec()))
+}
+
+/// Layer normalization over the trailing `normalized_shape` dims, with optional elementwise weight and bias.
+///
+/// # Errors
+/// `Shape` when `x` does not end with `normalized_shape` or weight/bias do not have it; `DType` for non-float
+/// input; `InvalidArgument` for a negative eps.
+pub fn layer_norm(x: &Tensor, normalized_shape: &[usize], w: Option<&Tensor>, b: Option<&Tensor>, eps: f64) -> Result<Tensor> {
+    let nd = normalized_shape.len();
+    if nd == 0 || x.ndim() < nd || &x.shape()[x.ndim() - nd..] != normalized_shape {
+        return Err(Error::shape("layer_norm", format!("input of shape {:?} does not end with normalized_shape {normalized_shape:?}", x.shape())));
+    }
+    for (name, t) in [("weight", w), ("bias", b)] {
+        if let Some(t) = t {
+            if t.shape() != normalized_shape {
+                return Err(Error::shape("layer_norm", format!("{name} has shape {:?}, expected {normalized_shape:?}", t.shape())));
+            }
+        }
+    }
+    if eps.is_nan() || eps < 0.0 {
+        return Err(Error::invalid("layer_norm", format!("eps must be non-negative, got {eps}")));
+    }
+    let dt = x.dtype();
+    if !dt.is_float() {
+        return Err(Error::dtype("layer_norm", format!("expected a float tensor, got {dt}")));
+    }
+    let c: usize = normalized_shape.iter().product();
+    let rows = if c == 0 { 0 } else { x.numel() / c };
+    let (wc, bc) = (w.map(|t| converted(t, dt)).transpose()?, b.map(|t| converted(t, dt)).transpose()?);
+    let (out, mean, rstd) = crate::with_float!(dt, "layer_norm", T => {
+        let mut out = try_filled("layer_norm", x.shape(), x.numel(), T::ZERO)?;
+        let mut mean = vec![T::ZERO; rows];
+        let mut rstd = vec![T::ZERO; rows];
+        let (ws, bs) = (wc.as_ref().map(|t| t.storage()), bc.as_ref().map(|t| t.storage()));
+        layernorm::forward(&mut out, &mut mean, &mut rstd, x.storage().as_slice::<T>(),
+            ws.as_ref().map(|s| s.as_slice::<T>()), bs.as_ref().map(|s| s.as_slice::<T>()), c, eps);
+        (T::into_storage(out), T::into_storage(mean), T::into_storage(rstd))
+    });
+    let out = Tensor::from_storage(out, x.shape().to_vec());
+    let mean = Tensor::from_storage(mean, vec![rows]);
+    let rstd = Tensor::from_storage(rstd, vec![rows]);
+    let mut inputs = vec![x];
+    inputs.extend(w);
+    inputs.extend(b);
+    Ok(record(out, &inputs, || Op::LayerNorm { normalized: nd, eps, mean, rstd, has_weight: w.is_some(), has_bias: b.is_some() }))
+}
+
+/// Gradients of `layer_norm`'s inputs.
+///
+/// # Errors
+/// `DType` for non-float input.
+pub fn layer_norm_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
+    let Op::LayerNorm { normalized, mean, rstd, has_weight, has_bias, .. } = op else { unreachable!("layer_norm arm") };
+    let x = &inputs[0];
+    let w = if *has_weight { Some(&inputs[1]) } else { None };
+    let b = if *has_bias { Some(&inputs[1 + *has_weight as usize]) } else { None };
+    let c: usize = x.shape()[x.ndim() - normalized..].iter().product();
+    let dt = x.dtype();
+    let g = converted(g, dt)?;
+    let wc = w.map(|t| converted(t, dt)).transpose()?;
+    let (dx, dw, db) = crate::with_float!(dt, "layer_norm", T => {
+        let mut dx = try_filled("layer_norm", x.shape(), x.numel(), T::ZERO)?;
+        let mut dw = w.map(|_| vec![T::ZERO; c]);
+        let mut db = b.map(|_| vec![T::ZERO; c]);
+        let ws = wc.as_ref().map(|t| t.storage());
+        layernorm::backward(&mut dx, dw.as_deref_mut(), db.as_deref_mut(), g.storage().as_slice::<T>(), x.storage().as_slice::<T>(),
+            ws.as_ref().map(|s| s.as_slice::<T>()), mean.storage().as_slice::<T>(), rstd.storage().as_slice::<T>(), c);
+        (T::into_storage(dx), dw.map(T::into_storage), db.map(T::into_storage))
+    });
+    let nshape = x.shape()[x.ndim() - normalized..].to_vec();
+    let mut out = vec![if x.requires_grad() { Some(Tensor::from_storage(dx, x.shape().to_vec())) } else { None }];
+    if let Some(dw) = dw {
+        out.push(Some(Tensor::from_storage(dw, nshape.clone())));
+    }
+    if let Some(db) = db {
+        out.push(Some(Tensor::from_storage(db, nshape)));
+    }
+    Ok(out)
+}
+
+/// Cross-entropy of logits `(N, C)` against int64 class indices `(N,)`.
+///
+/// # Errors
+/// `Shape` for mismatched shapes; `DType` for non-int64 targets or non-float logits; `OutOfRange` for a target
+/// outside `0..C` (other than `ignore_index`); `InvalidArgument` for smoothing outside [0, 1].
+pub fn cross_entropy(logits: &Tensor, target: &Tensor, ignore_index: i64, label_smoothing: f64, reduction: Reduction) -> Result<Tensor> {
+    let op = "cross_entropy";
+    if logits.ndim() != 2 || target.ndim() != 1 || target.shape()[0] != logits.shape()[0] {
+        return Err(Error::shape(op, format!("expected logits (N, C) and target (N,), got {:?} and {:?}", logits.shape(), target.shape())));
+    }
+    if target.dtype() != DType::I64 {
+        return Err(Error::dtype(op, format!("class-index targets must be int64, got {}", target.dtype())));
+    }
+    if !logits.dtype().is_float() {
+        return Err(Error::dtype(op, format!("logits must be float, got {}", logits.dtype())));
+    }
+    if !(0.0..=1.0).contains(&label_smoothing) {
+        return Err(Error::invalid(op, format!("label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")));
+    }
+    let (n, c) = (logits.shape()[0], logits.shape()[1]);
+    let ts = target.storage();
+    let tv = ts.as_slice::<i64>();
+    if let Some(&bad) = tv.iter().find(|&&t| t != ignore_index && (t < 0 || t as usize >= c)) {
+        return Err(Error::range(op, format!("target {bad} is out of bounds for {c} classes")));
+    }
+    let count = tv.iter().filter(|&&t| t != ignore_index).count();
+    let dt = logits.dtype();
+    let (losses, lse) = crate::with_float!(dt, op, T => {
+        let mut losses = vec![T::ZERO; n];
+        let mut lse = vec![T::ZERO; n];
+        if c > 0 {
+            ce::forward(&mut losses, &mut lse, logits.storage().as_slice::<T>(), tv, c, ignore_index, label_smoothing);
+        }
+        (losses.into_iter().map(|v| v.to_f64()).collect::<Vec<f64>>(), T::into_storage(lse))
+    });
+    drop(ts);
+    let out = match reduction {
+        Reduction::None => Tensor::from_vec(losses, &[n])?.to_dtype(dt)?,
+        Reduction::Sum => full(&[], losses.iter().sum(), dt)?,
+        // mean over non-ignored rows: NaN when every row is ignored, as in PyTorch
+        Reduction::Mean => full(&[], losses.iter().sum::<f64>() / count as f64, dt)?,
+    };
+    let lse = Tensor::from_storage(lse, vec![n]);
+    Ok(record(out, &[logits, target], || Op::CrossEntropy { ignore_index, label_smoothing, reduction, lse, count }))
+}
+
+/// The gradient of `cross_entropy` with respect to the logits.
+///
+/// # Errors
+/// `DType` for non-float input.
+pub fn cross_entropy_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<Tensor> {
+    let Op::CrossEntropy { ignore_index, label_smoothing, reduction, lse, count } = op else { unreachable!("cross_entropy arm") };
+    let (logits, target) = (&inputs[0], &inputs[1]);
+    let (n, c) = (logits.shape()[0], logits.shape()[1]);
+    let gv: Vec<f64> = converted(g, DType::F64)?.to_vec::<f64>()?;
+    let dloss: Vec<f64> = match reduction {
+        Reduction::None => gv,
+        Reduction::Sum => vec![gv[0]; n],
+        Reduction::Mean => vec![gv[0] / *count as f64; n],
+    };
+    let storage = crate::with_float!(logits.dtype(), "cross_entropy", T => {
+        let mut dx = try_filled("cross_entropy", logits.shape(), n * c, T::ZERO)?;
+        let dl: Vec<T> = dloss.iter().map(|&v| T::from_f64(v)).collect();
+        if c > 0 {
+            ce::backward(&mut dx, &dl, logits.storage().as_slice::<T>(), lse.storage().as_slice::<T>(),
+                target.storage().as_slice::<i64>(), c, *ignore_index, *label_smoothing);
+        }
+        T::into_storage(dx)
+    });
+    Ok(Tensor::from_storage(storage, logits.shape().to_vec()))
+}
+
+/// Rows of `weight` (V, D) picked by int64 ids of any shape: the result is `ids.shape + (D,)`.
+///
+/// # Errors
+/// `Shape` when `weight` is not 2-D; `DType` for non-int64 ids; `OutOfRange` for an id outside `0..V`.
+pub fn embedding(ids: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    if weight.ndim() != 2 {
+        return Err(Error::shape("embedding", format!("weight must be 2-D (num_embeddings, embedding_dim), got {:?}", weight.shape())));
+    }
+    let flat = ids.reshape(&[ids.numel()])?;
+    let rows = weight.index_select_named("embedding", 0, &flat)?;
+    let mut shape = ids.shape().to_vec();
+    shape.push(weight.shape()[1]);
+    rows.reshape(&shape)
+}
+
+/// Zero each element with probability `p` and scale the rest by `1 / (1 - p)`; identity when not training.
+///
+/// # Errors
+/// `InvalidArgument` for `p` outside [0, 1); `DType` for non-float input.
+pub fn dropout(x: &Tensor, p: f64, training: bool) -> Result<Tensor> {
+    if !(0.0..1.0).contains(&p) {
+        return Err(Error::invalid("dropout", format!("dropout probability has to be in [0, 1), but got {p}")));
+    }
+    if !training || p == 0.0 {
+        return Ok(x.clone());
+    }
+    if !x.dtype().is_float() {
+        return Err(Error::dtype("dropout", format!("expected a float tensor, got {}", x.dtype())));
+    }
+    let u = crate::ops::rand(x.shape(), DType::F64)?;
+    let scale = 1.0 / (1.0 - p);
+    let mask: Vec<f64> = u.storage().as_slice::<f64>().iter().map(|&r| if r < p { 0.0 } else { scale }).collect();
+    let mask = Tensor::from_vec(mask, x.shape())?.to_dtype(x.dtype())?;
+    x.mul(&mask)
+}

@@ -1,0 +1,65 @@
+//! The library's seeded random generator (xoshiro256++), shared by `rand`, `randn`, dropout and init.
+//! `manual_seed(n)` makes every later draw deterministic. Draws are serial so results do not depend on threads.
+
+use std::sync::Mutex;
+
+/// xoshiro256++ state.
+pub struct Rng([u64; 4]);
+
+impl Rng {
+    /// A generator seeded through splitmix64, so nearby seeds give unrelated streams.
+    pub fn seeded(seed: u64) -> Rng {
+        let mut z = seed;
+        let mut next = || {
+            z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut x = z;
+            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            x ^ (x >> 31)
+        };
+        Rng([next(), next(), next(), next()])
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.0;
+        let out = (s[0].wrapping_add(s[3])).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        out
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.uniform(); // (0, 1]: ln is finite
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+static GLOBAL: Mutex<Option<Rng>> = Mutex::new(None);
+
+/// Reseed the library's generator.
+pub fn manual_seed(seed: u64) {
+    *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(Rng::seeded(seed));
+}
+
+/// Run `f` with the library's generator (seeded from the clock on first use unless `manual_seed` was called).
+pub fn with_rng<R>(f: impl FnOnce(&mut Rng) -> R) -> R {
+    let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let rng = g.get_or_insert_with(|| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        Rng::seeded(t)
+    });
+    f(rng)
+}
