@@ -1,0 +1,313 @@
+"""``bigcore.nn.functional``: stateless neural-network ops with PyTorch's names, arguments and defaults.
+
+Hot ops (``linear``, ``softmax``, ``layer_norm``, ``cross_entropy``, ``embedding``, ``gelu``) are single fused
+Rust calls; the losses and attention are short compositions of them.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import _core
+from .._dtype import bool_, int64
+from .._tensor import Tensor, _as_c, _wrap
+from ..errors import DTypeError, ShapeError
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _check_reduction(reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction!r} is not a valid value for reduction; use 'none', 'mean' or 'sum'")
+
+
+def _reduce(loss, reduction):
+    _check_reduction(reduction)
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``.
+
+    Shape: input ``(*, in_features)``, weight ``(out_features, in_features)``, bias ``(out_features,)``,
+    output ``(*, out_features)``.
+    """
+    return _wrap(_core.linear(input._c, weight._c, None if bias is None else bias._c))
+
+
+def relu(input, inplace=False):
+    """``max(input, 0)`` elementwise."""
+    return input.relu()
+
+
+def gelu(input, approximate="none"):
+    """GELU: ``x * Phi(x)`` with the exact normal CDF (``approximate="none"``) or its tanh approximation
+    (``approximate="tanh"``)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _wrap(_core.unary(input._c, "gelu" if approximate == "none" else "gelu_tanh"))
+
+
+def sigmoid(input):
+    """``1 / (1 + exp(-input))``."""
+    return input.sigmoid()
+
+
+def tanh(input):
+    """Hyperbolic tangent."""
+    return input.tanh()
+
+
+def softmax(input, dim, dtype=None):
+    """``exp(x) / sum(exp(x))`` along ``dim``."""
+    if dtype is not None:
+        input = input.to(dtype)
+    return input.softmax(dim)
+
+
+def log_softmax(input, dim, dtype=None):
+    """``log(softmax(x))`` along ``dim``, computed stably."""
+    if dtype is not None:
+        input = input.to(dtype)
+    return input.log_softmax(dim)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the trailing ``normalized_shape`` dims to zero mean and unit variance (biased), then
+    scale by ``weight`` and shift by ``bias``."""
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (normalized_shape,)
+    return _wrap(
+        _core.layer_norm(
+            input._c, [int(s) for s in normalized_shape],
+            None if weight is None else weight._c, None if bias is None else bias._c, float(eps),
+        )
+    )
+
+
+def embedding(input, weight, padding_idx=None):
+    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the int64 ids in ``input``; the result has
+    shape ``input.shape + (embedding_dim,)``. Ids outside ``[0, num_embeddings)`` raise an IndexError.
+    The row at ``padding_idx`` gets no gradient."""
+    ids = input if isinstance(input, Tensor) else _wrap(_as_c(input))
+    out = _wrap(_core.embedding(ids._c, weight._c))
+    if padding_idx is not None:
+        n = weight.shape[0]
+        p = padding_idx + n if padding_idx < 0 else padding_idx
+        if not 0 <= p < n:
+            raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings ({n})")
+        pad = (ids == p).unsqueeze(-1)
+        out = out.masked_fill(pad, 0.0) + out.detach().masked_fill(~pad, 0.0)
+    return out
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability ``p`` (from the seeded generator) and scale the others by
+    ``1 / (1 - p)``; the identity when ``training`` is False."""
+    return _wrap(_core.dropout(input._c, float(p), bool(training)))
+
+
+def _class_dim_last(input, target):
+    """(N, C, d1, ...) logits and (N, d1, ...) targets as (N*d1*..., C) and (N*d1*...,)."""
+    if input.ndim == 1:
+        return input.unsqueeze(0), target.reshape(1)
+    if input.ndim > 2:
+        c = input.shape[1]
+        perm = [0] + list(range(2, input.ndim)) + [1]
+        return input.permute(*perm).reshape(-1, c), target.reshape(-1)
+    return input, target
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", label_smoothing=0.0):
+    """Cross-entropy between logits and targets.
+
+    Args:
+        input: logits ``(N, C)``, ``(C,)`` or ``(N, C, d1, ...)``.
+        target: class indices (int64) of shape ``(N,)``, ``()`` or ``(N, d1, ...)``; or class probabilities
+            of the same shape as ``input``.
+        weight: optional per-class weights ``(C,)``.
+        ignore_index: target value whose positions add nothing (class-index targets).
+        reduction: ``"mean"`` (over non-ignored positions, weighted), ``"sum"`` or ``"none"``.
+        label_smoothing: mixes the target with the uniform distribution, as in PyTorch.
+    """
+    if size_average is not None or reduce is not None:
+        raise TypeError("size_average and reduce are deprecated in PyTorch and not supported; use reduction=")
+    _check_reduction(reduction)
+    target = target if isinstance(target, Tensor) else _wrap(_as_c(target))
+    if target.is_floating_point():
+        return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
+    if target.dtype is not int64:
+        raise DTypeError(f"cross_entropy: class-index targets must be int64, got {target.dtype!r}")
+    shape = target.shape
+    if input.ndim >= 2 and (input.shape[0] != (shape[0] if shape else None) or tuple(input.shape[2:]) != tuple(shape[1:])):
+        raise ShapeError(f"cross_entropy: target of shape {shape} does not match input of shape {input.shape}")
+    x, y = _class_dim_last(input, target)
+    if weight is None:
+        loss = _wrap(_core.cross_entropy(x._c, y._c, int(ignore_index), float(label_smoothing), reduction))
+    else:
+        loss = _weighted_cross_entropy(x, y, weight, int(ignore_index), float(label_smoothing), reduction)
+    if reduction == "none":
+        return loss.reshape(shape)
+    return loss
+
+
+def _one_hot(y, c, ignore_index=None):
+    ids = y.numpy()
+    keep = np.ones(ids.shape, bool) if ignore_index is None else ids != ignore_index
+    if np.any(keep & ((ids < 0) | (ids >= c))):
+        from ..errors import OutOfRangeError
+
+        bad = ids[keep & ((ids < 0) | (ids >= c))][0]
+        raise OutOfRangeError(f"cross_entropy: target {bad} is out of bounds for {c} classes")
+    oh = np.zeros((ids.size, c), np.float64)
+    oh[np.arange(ids.size)[keep], ids[keep]] = 1.0
+    return oh, keep
+
+
+def _weighted_cross_entropy(x, y, weight, ignore_index, label_smoothing, reduction):
+    from .._creation import tensor
+
+    n, c = x.shape
+    if weight.shape != (c,):
+        raise ShapeError(f"cross_entropy: weight of shape {weight.shape} does not match {c} classes")
+    oh, keep = _one_hot(y, c, ignore_index)
+    oh_t = tensor(oh, dtype=x.dtype)
+    logp = x.log_softmax(1)
+    w_y = (oh_t * weight).sum(1)  # weight of each row's class, 0 for ignored rows
+    nll = -(logp * oh_t).sum(1) * w_y
+    if label_smoothing > 0:
+        keep_t = tensor(keep.astype(np.float64), dtype=x.dtype)
+        smooth = -(logp * weight).sum(1) * keep_t / c
+        loss = (1 - label_smoothing) * nll + label_smoothing * smooth
+    else:
+        loss = nll
+    if reduction == "mean":
+        return loss.sum() / w_y.sum()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def _cross_entropy_probs(input, target, weight, reduction, label_smoothing):
+    if target.shape != input.shape:
+        raise ShapeError(f"cross_entropy: probability target of shape {target.shape} must match input {input.shape}")
+    c = input.shape[1] if input.ndim > 1 else input.shape[0]
+    cdim = 1 if input.ndim > 1 else 0
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / c
+    prod = input.log_softmax(cdim) * target
+    if weight is not None:
+        shape = [1] * input.ndim
+        shape[cdim] = c
+        prod = prod * weight.reshape(*shape)
+    loss = -prod.sum(cdim)
+    return _reduce(loss, reduction)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities ``(N, C)`` at class indices ``(N,)``."""
+    from .._creation import tensor
+
+    _check_reduction(reduction)
+    x, y = _class_dim_last(input, target)
+    n, c = x.shape
+    oh, keep = _one_hot(y, c, ignore_index)
+    oh_t = tensor(oh, dtype=x.dtype)
+    w_y = oh_t.sum(1) if weight is None else (oh_t * weight).sum(1)
+    loss = -(x * oh_t).sum(1) * (w_y if weight is not None else 1.0)
+    if reduction == "mean":
+        return loss.sum() / w_y.sum()
+    return loss.sum() if reduction == "sum" else loss.reshape(target.shape)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error ``(input - target) ** 2``, reduced."""
+    _check_reduction(reduction)
+    _same_shape("mse_loss", input, target)
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def _same_shape(op, input, target):
+    if isinstance(target, Tensor) and target.shape != input.shape:
+        raise ShapeError(f"{op}: target size {target.shape} must be the same as input size {input.shape}")
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """``-(t log p + (1 - t) log(1 - p))`` for probabilities ``p`` in [0, 1]; logs are clamped at -100 as in
+    PyTorch, so p = 0 or 1 gives a finite loss."""
+    _check_reduction(reduction)
+    _same_shape("binary_cross_entropy", input, target)
+    arr = input.detach().numpy()
+    if np.any((arr < 0) | (arr > 1)):
+        raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1")
+    loss = -(target * input.log().clamp(min=-100) + (1 - target) * (1 - input).log().clamp(min=-100))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
+    """Sigmoid plus binary cross-entropy in one stable expression:
+    ``max(x, 0) - x t + log(1 + exp(-|x|))``, with ``pos_weight`` scaling the positive term."""
+    if size_average is not None or reduce is not None:
+        raise TypeError("size_average and reduce are deprecated in PyTorch and not supported; use reduction=")
+    _check_reduction(reduction)
+    _same_shape("binary_cross_entropy_with_logits", input, target)
+    softplus_neg = (1 + (-input.abs()).exp()).log() + (-input).relu()  # log(1 + exp(-x))
+    if pos_weight is None:
+        loss = (1 - target) * input + softplus_neg
+    else:
+        # PyTorch: (1 - t) x + (1 + (pw - 1) t) * log(1 + exp(-x))
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+    """``softmax(q @ k^T * scale + mask) @ v``, as PyTorch's.
+
+    Shape: query ``(..., L, E)``, key ``(..., S, E)``, value ``(..., S, Ev)``, output ``(..., L, Ev)``.
+    ``attn_mask`` is bool (True takes part) or additive float, broadcast to ``(..., L, S)``; ``is_causal``
+    masks out keys after each query (and cannot be combined with ``attn_mask``). ``scale`` defaults to
+    ``1 / sqrt(E)``. ``dropout_p`` drops attention weights (always applied when > 0, as in PyTorch).
+    """
+    if enable_gqa:
+        raise ValueError("enable_gqa is not supported: give key and value as many heads as query")
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise ShapeError(f"scaled_dot_product_attention: need at least 2-D q, k, v, got {query.shape}, {key.shape}, {value.shape}")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ShapeError(
+            f"scaled_dot_product_attention: incompatible shapes q {query.shape}, k {key.shape}, v {value.shape}"
+        )
+    L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
+    s = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    scores = (query @ key.mT) * s  # (..., L, S)
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both")
+        from .._creation import ones
+
+        causal = ones(L, S, dtype=bool_).tril()
+        scores = scores.masked_fill(~causal, float("-inf"))
+    elif attn_mask is not None:
+        mask = attn_mask if isinstance(attn_mask, Tensor) else _wrap(_as_c(attn_mask))
+        if mask.dtype is bool_:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        else:
+            scores = scores + mask
+    attn = scores.softmax(-1)
+    if dropout_p > 0.0:
+        attn = dropout(attn, dropout_p, True)
+    return attn @ value
+
+
+__all__ = [
+    "linear", "relu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax", "layer_norm", "embedding", "dropout",
+    "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "scaled_dot_product_attention",
+]

@@ -1,0 +1,329 @@
+//! Module-level functions of `bigcore._core`: one thin wrapper per engine op. Each clones the tensor handles it
+//! needs, releases the GIL, runs the op, and maps errors.
+
+use super::errors::{detached, to_py};
+use super::tensor::PyTensor;
+use crate::autograd::{Reduction, SliceSpec, Unary};
+use crate::dtype::DType;
+use crate::error::Error;
+use crate::ops::{self, creation::shape_from_i64, linalg, nn, Cmp};
+use crate::tensor::Tensor;
+use pyo3::prelude::*;
+
+type P<'py> = PyRef<'py, PyTensor>;
+
+fn run(py: Python<'_>, op: &str, f: impl FnOnce() -> crate::Result<Tensor> + Send) -> PyResult<PyTensor> {
+    detached(py, op, f).map(PyTensor::from)
+}
+
+fn dtype(name: &str) -> PyResult<DType> {
+    match name {
+        "float32" => Ok(DType::F32),
+        "float64" => Ok(DType::F64),
+        "int64" => Ok(DType::I64),
+        "bool" => Ok(DType::Bool),
+        other => Err(to_py(Error::dtype("dtype", format!("unsupported dtype {other:?}")))),
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, kind, min=None, max=None))]
+fn unary(py: Python<'_>, x: P<'_>, kind: &str, min: Option<f64>, max: Option<f64>) -> PyResult<PyTensor> {
+    let k = match kind {
+        "neg" => Unary::Neg,
+        "exp" => Unary::Exp,
+        "log" => Unary::Log,
+        "sqrt" => Unary::Sqrt,
+        "tanh" => Unary::Tanh,
+        "sigmoid" => Unary::Sigmoid,
+        "relu" => Unary::Relu,
+        "abs" => Unary::Abs,
+        "gelu" => Unary::Gelu { tanh: false },
+        "gelu_tanh" => Unary::Gelu { tanh: true },
+        "clamp" => Unary::Clamp { min, max },
+        other => return Err(to_py(Error::invalid("unary", format!("unknown function {other:?}")))),
+    };
+    let x = x.t.clone();
+    run(py, kind, move || x.unary(k))
+}
+
+#[pyfunction]
+fn binary(py: Python<'_>, a: P<'_>, b: P<'_>, kind: &str) -> PyResult<PyTensor> {
+    let (a, b) = (a.t.clone(), b.t.clone());
+    let f = match kind {
+        "add" => Tensor::add,
+        "sub" => Tensor::sub,
+        "mul" => Tensor::mul,
+        "div" => Tensor::div,
+        "pow" => Tensor::pow,
+        other => return Err(to_py(Error::invalid("binary", format!("unknown operator {other:?}")))),
+    };
+    run(py, kind, move || f(&a, &b))
+}
+
+#[pyfunction]
+fn compare(py: Python<'_>, a: P<'_>, b: P<'_>, kind: &str) -> PyResult<PyTensor> {
+    let c = match kind {
+        "eq" => Cmp::Eq,
+        "ne" => Cmp::Ne,
+        "lt" => Cmp::Lt,
+        "le" => Cmp::Le,
+        "gt" => Cmp::Gt,
+        "ge" => Cmp::Ge,
+        other => return Err(to_py(Error::invalid("compare", format!("unknown comparison {other:?}")))),
+    };
+    let (a, b) = (a.t.clone(), b.t.clone());
+    run(py, kind, move || a.compare(&b, c))
+}
+
+#[pyfunction]
+fn where_(py: Python<'_>, cond: P<'_>, a: P<'_>, b: P<'_>) -> PyResult<PyTensor> {
+    let (c, a, b) = (cond.t.clone(), a.t.clone(), b.t.clone());
+    run(py, "where", move || Tensor::where_(&c, &a, &b))
+}
+
+#[pyfunction]
+fn to_dtype(py: Python<'_>, x: P<'_>, dt: &str) -> PyResult<PyTensor> {
+    let (x, dt) = (x.t.clone(), dtype(dt)?);
+    run(py, "to", move || x.to_dtype(dt))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, dims=None, keepdim=false))]
+fn sum(py: Python<'_>, x: P<'_>, dims: Option<Vec<i64>>, keepdim: bool) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "sum", move || x.sum(dims.as_deref(), keepdim))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, dims=None, keepdim=false))]
+fn mean(py: Python<'_>, x: P<'_>, dims: Option<Vec<i64>>, keepdim: bool) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "mean", move || x.mean(dims.as_deref(), keepdim))
+}
+
+#[pyfunction]
+fn max_dim(py: Python<'_>, x: P<'_>, dim: i64, keepdim: bool, min: bool) -> PyResult<(PyTensor, PyTensor)> {
+    let x = x.t.clone();
+    let (v, i) = detached(py, "max", move || x.max_dim(dim, keepdim, min))?;
+    Ok((v.into(), i.into()))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, dims, keepdim, min))]
+fn amax(py: Python<'_>, x: P<'_>, dims: Option<Vec<i64>>, keepdim: bool, min: bool) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "amax", move || x.amax(dims.as_deref(), keepdim, min))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, dim, keepdim, min))]
+fn argmax(py: Python<'_>, x: P<'_>, dim: Option<i64>, keepdim: bool, min: bool) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "argmax", move || x.argmax(dim, keepdim, min))
+}
+
+#[pyfunction]
+fn reshape(py: Python<'_>, x: P<'_>, shape: Vec<i64>) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "reshape", move || x.reshape_infer(&shape))
+}
+
+#[pyfunction]
+fn permute(py: Python<'_>, x: P<'_>, dims: Vec<i64>) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "permute", move || {
+        if dims.len() != x.ndim() {
+            return Err(Error::shape("permute", format!("{dims:?} has {} dims but the tensor has shape {:?}", dims.len(), x.shape())));
+        }
+        let perm = dims.iter().map(|&d| crate::shape::normalize_dim("permute", d, x.ndim())).collect::<crate::Result<Vec<_>>>()?;
+        x.permute(&perm)
+    })
+}
+
+#[pyfunction]
+fn transpose(py: Python<'_>, x: P<'_>, d0: i64, d1: i64) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "transpose", move || x.transpose(d0, d1))
+}
+
+#[pyfunction]
+fn expand(py: Python<'_>, x: P<'_>, shape: Vec<i64>) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "expand", move || x.expand_infer(&shape))
+}
+
+#[pyfunction]
+fn slice(py: Python<'_>, x: P<'_>, specs: Vec<(usize, usize, usize)>) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    let specs: Vec<SliceSpec> = specs.into_iter().map(|(start, step, len)| SliceSpec { start, step, len }).collect();
+    run(py, "slice", move || x.slice(&specs))
+}
+
+#[pyfunction]
+fn cat(py: Python<'_>, xs: Vec<P<'_>>, dim: i64) -> PyResult<PyTensor> {
+    let xs: Vec<Tensor> = xs.iter().map(|x| x.t.clone()).collect();
+    run(py, "cat", move || Tensor::cat(&xs.iter().collect::<Vec<_>>(), dim))
+}
+
+#[pyfunction]
+fn stack(py: Python<'_>, xs: Vec<P<'_>>, dim: i64) -> PyResult<PyTensor> {
+    let xs: Vec<Tensor> = xs.iter().map(|x| x.t.clone()).collect();
+    run(py, "stack", move || Tensor::stack(&xs.iter().collect::<Vec<_>>(), dim))
+}
+
+#[pyfunction]
+fn index_select(py: Python<'_>, x: P<'_>, dim: i64, idx: P<'_>) -> PyResult<PyTensor> {
+    let (x, i) = (x.t.clone(), idx.t.clone());
+    run(py, "index_select", move || x.index_select(dim, &i))
+}
+
+#[pyfunction]
+fn triangle(py: Python<'_>, x: P<'_>, k: i64, upper: bool) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "tril", move || x.triangle(k, upper))
+}
+
+#[pyfunction]
+fn unsqueeze(py: Python<'_>, x: P<'_>, dim: i64) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "unsqueeze", move || x.unsqueeze(dim))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, dims=None))]
+fn squeeze(py: Python<'_>, x: P<'_>, dims: Option<Vec<i64>>) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "squeeze", move || x.squeeze(dims.as_deref()))
+}
+
+#[pyfunction]
+fn flatten(py: Python<'_>, x: P<'_>, start: i64, end: i64) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "flatten", move || x.flatten(start, end))
+}
+
+#[pyfunction]
+fn repeat(py: Python<'_>, x: P<'_>, repeats: Vec<i64>) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    let r = shape_from_i64("repeat", &repeats).map_err(to_py)?;
+    run(py, "repeat", move || x.repeat(&r))
+}
+
+#[pyfunction]
+fn matmul(py: Python<'_>, a: P<'_>, b: P<'_>) -> PyResult<PyTensor> {
+    let (a, b) = (a.t.clone(), b.t.clone());
+    run(py, "matmul", move || linalg::matmul(&a, &b))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, w, b=None))]
+fn linear(py: Python<'_>, x: P<'_>, w: P<'_>, b: Option<P<'_>>) -> PyResult<PyTensor> {
+    let (x, w, b) = (x.t.clone(), w.t.clone(), b.map(|b| b.t.clone()));
+    run(py, "linear", move || linalg::linear(&x, &w, b.as_ref()))
+}
+
+#[pyfunction]
+fn softmax(py: Python<'_>, x: P<'_>, dim: i64, log: bool) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "softmax", move || x.softmax(dim, log))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, normalized_shape, w=None, b=None, eps=1e-5))]
+fn layer_norm(py: Python<'_>, x: P<'_>, normalized_shape: Vec<i64>, w: Option<P<'_>>, b: Option<P<'_>>, eps: f64) -> PyResult<PyTensor> {
+    let ns = shape_from_i64("layer_norm", &normalized_shape).map_err(to_py)?;
+    let (x, w, b) = (x.t.clone(), w.map(|t| t.t.clone()), b.map(|t| t.t.clone()));
+    run(py, "layer_norm", move || nn::layer_norm(&x, &ns, w.as_ref(), b.as_ref(), eps))
+}
+
+#[pyfunction]
+fn cross_entropy(py: Python<'_>, logits: P<'_>, target: P<'_>, ignore_index: i64, label_smoothing: f64, reduction: &str) -> PyResult<PyTensor> {
+    let red = Reduction::parse(reduction)
+        .ok_or_else(|| to_py(Error::invalid("cross_entropy", format!("{reduction:?} is not a valid value for reduction"))))?;
+    let (l, t) = (logits.t.clone(), target.t.clone());
+    run(py, "cross_entropy", move || nn::cross_entropy(&l, &t, ignore_index, label_smoothing, red))
+}
+
+#[pyfunction]
+fn embedding(py: Python<'_>, ids: P<'_>, weight: P<'_>) -> PyResult<PyTensor> {
+    let (i, w) = (ids.t.clone(), weight.t.clone());
+    run(py, "embedding", move || nn::embedding(&i, &w))
+}
+
+#[pyfunction]
+fn dropout(py: Python<'_>, x: P<'_>, p: f64, training: bool) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "dropout", move || nn::dropout(&x, p, training))
+}
+
+#[pyfunction]
+fn full(py: Python<'_>, shape: Vec<i64>, value: f64, dt: &str) -> PyResult<PyTensor> {
+    let (s, dt) = (shape_from_i64("full", &shape).map_err(to_py)?, dtype(dt)?);
+    run(py, "full", move || ops::full(&s, value, dt))
+}
+
+#[pyfunction]
+fn arange(py: Python<'_>, start: f64, end: f64, step: f64, dt: &str) -> PyResult<PyTensor> {
+    let dt = dtype(dt)?;
+    run(py, "arange", move || ops::arange(start, end, step, dt))
+}
+
+#[pyfunction]
+fn rand(py: Python<'_>, shape: Vec<i64>, dt: &str) -> PyResult<PyTensor> {
+    let (s, dt) = (shape_from_i64("rand", &shape).map_err(to_py)?, dtype(dt)?);
+    run(py, "rand", move || ops::rand(&s, dt))
+}
+
+#[pyfunction]
+fn randn(py: Python<'_>, shape: Vec<i64>, dt: &str) -> PyResult<PyTensor> {
+    let (s, dt) = (shape_from_i64("randn", &shape).map_err(to_py)?, dtype(dt)?);
+    run(py, "randn", move || ops::randn(&s, dt))
+}
+
+/// Seed the library's generator (any Python int; reduced modulo 2**64).
+#[pyfunction]
+fn manual_seed(seed: i128) {
+    crate::random::manual_seed(seed as u64);
+}
+
+#[pyfunction]
+fn set_num_threads(n: i64) -> PyResult<()> {
+    let n = usize::try_from(n).map_err(|_| to_py(Error::invalid("set_num_threads", format!("the number of threads must be at least 1, got {n}"))))?;
+    crate::parallel::set_num_threads(n).map_err(to_py)
+}
+
+#[pyfunction]
+fn get_num_threads() -> usize {
+    crate::parallel::num_threads()
+}
+
+/// Turn graph recording on or off for the calling thread; returns the previous setting.
+#[pyfunction]
+fn set_grad_enabled(on: bool) -> bool {
+    crate::autograd::set_grad_enabled(on)
+}
+
+#[pyfunction]
+fn is_grad_enabled() -> bool {
+    crate::autograd::is_grad_enabled()
+}
+
+/// The SIMD level the kernels use (`scalar`, `avx2` or `avx512`).
+#[pyfunction]
+fn simd_level() -> &'static str {
+    crate::kernels::gemm::active_simd().name()
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    macro_rules! add {
+        ($($f:ident),* $(,)?) => { $( m.add_function(wrap_pyfunction!($f, m)?)?; )* };
+    }
+    add!(
+        unary, binary, compare, where_, to_dtype, sum, mean, max_dim, amax, argmax, reshape, permute, transpose, expand,
+        slice, cat, stack, index_select, triangle, unsqueeze, squeeze, flatten, repeat, matmul, linear, softmax,
+        layer_norm, cross_entropy, embedding, dropout, full, arange, rand, randn, manual_seed, set_num_threads,
+        get_num_threads, set_grad_enabled, is_grad_enabled, simd_level,
+    );
+    Ok(())
+}

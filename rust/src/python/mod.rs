@@ -1,0 +1,23 @@
+//! The Python extension module `bigcore._core`: the only place pyo3 and numpy appear.
+//!
+//! `tensor.rs` holds the `_Tensor` class, `functions.rs` the op functions, `convert.rs` numpy in and out,
+//! `errors.rs` the one mapping from [`crate::Error`] to Python exceptions.
+
+mod convert;
+mod errors;
+mod functions;
+mod tensor;
+
+use pyo3::prelude::*;
+
+pub(crate) use tensor::PyTensor;
+
+/// The compiled core of bigcore. Use the `bigcore` package, not this module.
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<PyTensor>()?;
+    functions::register(m)?;
+    convert::register(m)?;
+    Ok(())
+}
