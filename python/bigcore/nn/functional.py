@@ -109,7 +109,8 @@ def embedding(input, weight, padding_idx=None):
 def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability ``p`` (from the seeded generator) and scale the others by
     ``1 / (1 - p)``; the identity when ``training`` is False."""
-    return _wrap(_core.dropout(input._c, float(p), bool(training)))
+    out = _core.dropout(input._c, float(p), bool(training))
+    return input if out.id == input._c.id else _wrap(out)  # identity when not training, as PyTorch
 
 
 def _class_dim_last(input, target):
