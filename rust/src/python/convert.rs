@@ -12,9 +12,10 @@ use pyo3::prelude::*;
 fn copy_in<T: numpy::Element + crate::Element>(a: &Bound<'_, PyArrayDyn<T>>) -> PyResult<Tensor> {
     let r: PyReadonlyArrayDyn<'_, T> = a.readonly();
     let shape = r.shape().to_vec();
+    // `as_slice` also accepts Fortran-contiguous arrays (memory order != logical order): memcpy only C order
     let data: Vec<T> = match r.as_slice() {
-        Ok(s) => s.to_vec(),
-        Err(_) => r.as_array().iter().copied().collect(),
+        Ok(s) if r.is_c_contiguous() => s.to_vec(),
+        _ => r.as_array().iter().copied().collect(),
     };
     Tensor::from_vec(data, &shape).map_err(to_py)
 }
