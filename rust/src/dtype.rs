@@ -241,10 +241,7 @@ macro_rules! with_float {
                 $body
             }
             other => {
-                return Err($crate::Error::dtype(
-                    $op,
-                    format!("expected a float32 or float64 tensor, got {other}"),
-                ))
+                return Err($crate::Error::dtype($op, format!("expected a float32 or float64 tensor, got {other}")))
             }
         }
     };

@@ -58,7 +58,10 @@ pub fn manual_seed(seed: u64) {
 pub fn with_rng<R>(f: impl FnOnce(&mut Rng) -> R) -> R {
     let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     let rng = g.get_or_insert_with(|| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
         Rng::seeded(t)
     });
     f(rng)

@@ -40,7 +40,11 @@ pub fn normalize_dim(op: &'static str, dim: i64, ndim: usize) -> Result<usize> {
     if d < 0 || d >= n.max(0) {
         return Err(Error::range(
             op,
-            format!("dimension {dim} is out of range for a tensor with {ndim} dimensions (expected {} to {})", -n, n - 1),
+            format!(
+                "dimension {dim} is out of range for a tensor with {ndim} dimensions (expected {} to {})",
+                -n,
+                n - 1
+            ),
         ));
     }
     Ok(d as usize)
@@ -89,9 +93,7 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Ve
 pub fn broadcast_strides(shape: &[usize], target: &[usize]) -> Vec<usize> {
     let s = strides(shape);
     let off = target.len() - shape.len();
-    (0..target.len())
-        .map(|i| if i < off || shape[i - off] == 1 { 0 } else { s[i - off] })
-        .collect()
+    (0..target.len()).map(|i| if i < off || shape[i - off] == 1 { 0 } else { s[i - off] }).collect()
 }
 
 /// Split `shape` around `dim` into (outer, size, inner) element counts.

@@ -117,9 +117,9 @@ impl Tensor {
     /// `DType` when `T` is not the tensor's dtype.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         let s = self.storage();
-        T::slice(&s).map(<[T]>::to_vec).ok_or_else(|| {
-            Error::dtype("to_vec", format!("tensor is {}, asked for {}", self.dtype(), T::DTYPE))
-        })
+        T::slice(&s)
+            .map(<[T]>::to_vec)
+            .ok_or_else(|| Error::dtype("to_vec", format!("tensor is {}, asked for {}", self.dtype(), T::DTYPE)))
     }
     /// The single element of a one-element tensor, as f64.
     ///
@@ -129,7 +129,11 @@ impl Tensor {
         if self.numel() != 1 {
             return Err(Error::invalid(
                 "item",
-                format!("a tensor with {} elements (shape {:?}) cannot be converted to a scalar", self.numel(), self.shape()),
+                format!(
+                    "a tensor with {} elements (shape {:?}) cannot be converted to a scalar",
+                    self.numel(),
+                    self.shape()
+                ),
             ));
         }
         let s = self.storage();

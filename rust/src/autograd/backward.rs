@@ -24,7 +24,9 @@ pub(super) fn arm(op: &Op, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
                 // d(a-b) = da - db
                 Binary::Sub => (g.clone(), if need(1) { g.neg()? } else { g.clone() }),
                 // d(ab) = b da + a db
-                Binary::Mul => (if need(0) { g.mul(bb)? } else { g.clone() }, if need(1) { g.mul(a)? } else { g.clone() }),
+                Binary::Mul => {
+                    (if need(0) { g.mul(bb)? } else { g.clone() }, if need(1) { g.mul(a)? } else { g.clone() })
+                }
                 // d(a/b) = da / b - (a/b) db / b
                 Binary::Div => (
                     if need(0) { g.div(bb)? } else { g.clone() },

@@ -122,7 +122,8 @@ pub fn backward(root: &Tensor, gradient: Option<&Tensor>, retain_graph: bool) ->
             return Err(Error::autograd(
                 "backward",
                 format!(
-                    "grad can be implicitly created only for scalar outputs; pass `gradient` for a tensor of shape {:?}",
+                    "grad can be implicitly created only for scalar outputs; \
+                     pass `gradient` for a tensor of shape {:?}",
                     root.shape()
                 ),
             ))

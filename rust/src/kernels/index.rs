@@ -16,7 +16,14 @@ pub fn index_select<T: Element>(out: &mut [T], src: &[T], idx: &[i64], outer: us
 }
 
 /// The adjoint of [`index_select`]: `dst[o, idx[j], i] += src[o, j, i]` (repeated indices add up).
-pub fn index_add<T: Element + std::ops::AddAssign>(dst: &mut [T], src: &[T], idx: &[i64], outer: usize, d: usize, inner: usize) {
+pub fn index_add<T: Element + std::ops::AddAssign>(
+    dst: &mut [T],
+    src: &[T],
+    idx: &[i64],
+    outer: usize,
+    d: usize,
+    inner: usize,
+) {
     let n = idx.len();
     for o in 0..outer {
         for (j, &k) in idx.iter().enumerate() {

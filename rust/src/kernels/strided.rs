@@ -6,9 +6,9 @@
 //! last dim) become one or two long runs.
 
 use crate::dtype::Element;
+use crate::error::Result;
 use crate::parallel;
 use crate::storage::try_filled;
-use crate::error::Result;
 
 /// An iteration over `shape` for `K` operands.
 #[derive(Clone, Debug)]
@@ -21,15 +21,13 @@ pub struct Plan<const K: usize> {
 impl<const K: usize> Plan<K> {
     /// A plan over `shape`; operand `k` starts at `base[k]` and moves `strides[k][d]` elements per step of dim `d`.
     pub fn new(shape: &[usize], strides: [Vec<usize>; K], base: [usize; K]) -> Self {
-        let mut dims: Vec<usize> = Vec::new(); // kept dims, outermost first, after coalescing
         let mut out_shape: Vec<usize> = Vec::new();
         let mut out_strides: [Vec<usize>; K] = std::array::from_fn(|_| Vec::new());
         for d in 0..shape.len() {
             if shape[d] == 1 {
                 continue;
             }
-            if let Some(&last) = dims.last() {
-                let _ = last;
+            if !out_shape.is_empty() {
                 let n = out_shape.len() - 1;
                 // dim n (outer) merges with d (inner) when stepping n once equals stepping d shape[d] times.
                 let mergeable = (0..K).all(|k| out_strides[k][n] == strides[k][d] * shape[d]);
@@ -41,7 +39,6 @@ impl<const K: usize> Plan<K> {
                     continue;
                 }
             }
-            dims.push(d);
             out_shape.push(shape[d]);
             for k in 0..K {
                 out_strides[k].push(strides[k][d]);
@@ -93,27 +90,27 @@ impl<const K: usize> Plan<K> {
             f(pos, offs, len);
             pos += len;
             idx[n - 1] += len;
-            for k in 0..K {
-                offs[k] += len * self.strides[k][n - 1];
+            for (o, s) in offs.iter_mut().zip(&self.strides) {
+                *o += len * s[n - 1];
             }
             if idx[n - 1] < inner {
                 continue;
             }
             // carry into outer dims
-            for k in 0..K {
-                offs[k] -= inner * self.strides[k][n - 1];
+            for (o, s) in offs.iter_mut().zip(&self.strides) {
+                *o -= inner * s[n - 1];
             }
             idx[n - 1] = 0;
             for d in (0..n - 1).rev() {
                 idx[d] += 1;
-                for k in 0..K {
-                    offs[k] += self.strides[k][d];
+                for (o, s) in offs.iter_mut().zip(&self.strides) {
+                    *o += s[d];
                 }
                 if idx[d] < self.shape[d] {
                     break;
                 }
-                for k in 0..K {
-                    offs[k] -= self.shape[d] * self.strides[k][d];
+                for (o, s) in offs.iter_mut().zip(&self.strides) {
+                    *o -= self.shape[d] * s[d];
                 }
                 idx[d] = 0;
             }

@@ -15,7 +15,9 @@ use crate::tensor::Tensor;
 pub fn shape_from_i64(op: &'static str, sizes: &[i64]) -> Result<Vec<usize>> {
     sizes
         .iter()
-        .map(|&s| usize::try_from(s).map_err(|_| Error::invalid(op, format!("negative dimension {s} in size {sizes:?}"))))
+        .map(|&s| {
+            usize::try_from(s).map_err(|_| Error::invalid(op, format!("negative dimension {s} in size {sizes:?}")))
+        })
         .collect()
 }
 
@@ -46,10 +48,16 @@ pub fn zeros(shape: &[usize], dtype: DType) -> Result<Tensor> {
 /// `InvalidArgument` for a zero step, a step whose sign goes away from `end`, or non-finite bounds.
 pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
     if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
-        return Err(Error::invalid("arange", format!("need finite bounds and a non-zero step, got ({start}, {end}, {step})")));
+        return Err(Error::invalid(
+            "arange",
+            format!("need finite bounds and a non-zero step, got ({start}, {end}, {step})"),
+        ));
     }
     if (end - start) * step < 0.0 {
-        return Err(Error::invalid("arange", format!("upper bound and larger bound inconsistent with step sign ({start}, {end}, {step})")));
+        return Err(Error::invalid(
+            "arange",
+            format!("upper bound and larger bound inconsistent with step sign ({start}, {end}, {step})"),
+        ));
     }
     let n = ((end - start) / step).ceil().max(0.0);
     if n > shape::MAX_NUMEL as f64 {

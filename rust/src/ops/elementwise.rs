@@ -35,19 +35,37 @@ trait Arith: Element {
     fn mul(self, o: Self) -> Self;
 }
 impl Arith for f32 {
-    fn add(self, o: Self) -> Self { self + o }
-    fn sub(self, o: Self) -> Self { self - o }
-    fn mul(self, o: Self) -> Self { self * o }
+    fn add(self, o: Self) -> Self {
+        self + o
+    }
+    fn sub(self, o: Self) -> Self {
+        self - o
+    }
+    fn mul(self, o: Self) -> Self {
+        self * o
+    }
 }
 impl Arith for f64 {
-    fn add(self, o: Self) -> Self { self + o }
-    fn sub(self, o: Self) -> Self { self - o }
-    fn mul(self, o: Self) -> Self { self * o }
+    fn add(self, o: Self) -> Self {
+        self + o
+    }
+    fn sub(self, o: Self) -> Self {
+        self - o
+    }
+    fn mul(self, o: Self) -> Self {
+        self * o
+    }
 }
 impl Arith for i64 {
-    fn add(self, o: Self) -> Self { self.wrapping_add(o) }
-    fn sub(self, o: Self) -> Self { self.wrapping_sub(o) }
-    fn mul(self, o: Self) -> Self { self.wrapping_mul(o) }
+    fn add(self, o: Self) -> Self {
+        self.wrapping_add(o)
+    }
+    fn sub(self, o: Self) -> Self {
+        self.wrapping_sub(o)
+    }
+    fn mul(self, o: Self) -> Self {
+        self.wrapping_mul(o)
+    }
 }
 
 /// A plan reading `a` and `b` broadcast to `out`.
@@ -142,8 +160,14 @@ fn unary_f<T: Float>(kind: Unary, x: &Tensor) -> Result<Vec<T>> {
         Unary::Clamp { min, max } => {
             let (lo, hi) = (min.map(T::from_f64), max.map(T::from_f64));
             map1(op, x.shape(), v, &plan, move |a: T| {
-                let a = match lo { Some(l) if a < l => l, _ => a };
-                match hi { Some(h) if a > h => h, _ => a }
+                let a = match lo {
+                    Some(l) if a < l => l,
+                    _ => a,
+                };
+                match hi {
+                    Some(h) if a > h => h,
+                    _ => a,
+                }
             })
         }
     }
@@ -210,7 +234,15 @@ fn unary_backward_t<T: Float>(kind: Unary, g: &Tensor, x: &Tensor, y: &Tensor) -
         Unary::Sigmoid => run(&|g, _, y| g * y * (one - y)),
         Unary::Relu => run(&|g, x, _| if x > T::ZERO { g } else { T::ZERO }),
         // sign(x), 0 at 0
-        Unary::Abs => run(&|g, x, _| if x > T::ZERO { g } else if x < T::ZERO { -g } else { T::ZERO }),
+        Unary::Abs => run(&|g, x, _| {
+            if x > T::ZERO {
+                g
+            } else if x < T::ZERO {
+                -g
+            } else {
+                T::ZERO
+            }
+        }),
         Unary::Gelu { tanh: false } => {
             // d/dx x Phi(x) = Phi(x) + x phi(x)
             let r = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
@@ -229,7 +261,11 @@ fn unary_backward_t<T: Float>(kind: Unary, g: &Tensor, x: &Tensor, y: &Tensor) -
             let (lo, hi) = (min.map(T::from_f64), max.map(T::from_f64));
             run(&move |g, x, _| {
                 let inside = lo.is_none_or(|l| x >= l) && hi.is_none_or(|h| x <= h);
-                if inside { g } else { T::ZERO }
+                if inside {
+                    g
+                } else {
+                    T::ZERO
+                }
             })
         }
     }
@@ -255,11 +291,9 @@ pub fn pow_exponent_grad(g: &Tensor, a: &Tensor, b: &Tensor, y: &Tensor) -> Resu
     let (a, b) = (converted(a, dt)?, converted(b, dt)?);
     let t = g.mul(y)?;
     let shape = t.shape().to_vec();
-    let ab = broadcast_shapes("pow", a.shape(), b.shape())?;
     let v = crate::with_float!(dt, "pow", T => {
         let (sa, sb, st) = (a.storage(), b.storage(), t.storage());
         let plan = Plan::new(&shape, [broadcast_strides(a.shape(), &shape), broadcast_strides(b.shape(), &shape), broadcast_strides(t.shape(), &shape)], [0, 0, 0]);
-        let _ = ab;
         T::into_storage(map3("pow", &shape, (sa.as_slice::<T>(), sb.as_slice::<T>(), st.as_slice::<T>()), &plan,
             |a: T, b: T, t: T| if a == T::ZERO && b >= T::ZERO { T::ZERO } else { t * a.ln() })?)
     });
@@ -363,7 +397,11 @@ impl Tensor {
         let (ca, cb) = (converted(a, dt)?, converted(b, dt)?);
         let plan = Plan::new(
             &shape,
-            [broadcast_strides(cond.shape(), &shape), broadcast_strides(a.shape(), &shape), broadcast_strides(b.shape(), &shape)],
+            [
+                broadcast_strides(cond.shape(), &shape),
+                broadcast_strides(a.shape(), &shape),
+                broadcast_strides(b.shape(), &shape),
+            ],
             [0, 0, 0],
         );
         let storage = crate::with_any!(dt, T => {

@@ -16,10 +16,21 @@ use crate::tensor::Tensor;
 fn mat_dims(shape: &[usize], t: bool) -> (usize, usize) {
     let n = shape.len();
     let (r, c) = (shape[n - 2], shape[n - 1]);
-    if t { (c, r) } else { (r, c) }
+    if t {
+        (c, r)
+    } else {
+        (r, c)
+    }
 }
 
-fn bmm_t<T: Kernel + Default>(a: &Tensor, b: &Tensor, ta: bool, tb: bool, out_shape: &[usize], batch: &[usize]) -> Result<Vec<T>> {
+fn bmm_t<T: Kernel + Default>(
+    a: &Tensor,
+    b: &Tensor,
+    ta: bool,
+    tb: bool,
+    out_shape: &[usize],
+    batch: &[usize],
+) -> Result<Vec<T>> {
     let (m, k) = mat_dims(a.shape(), ta);
     let n = mat_dims(b.shape(), tb).1;
     let (sa, sb) = (a.storage(), b.storage());
@@ -30,8 +41,14 @@ fn bmm_t<T: Kernel + Default>(a: &Tensor, b: &Tensor, ta: bool, tb: bool, out_sh
     }
     // the (a, b) matrix offsets of every output batch entry, broadcasting batch dims
     let (na, nb) = (a.ndim(), b.ndim());
-    let sa_b: Vec<usize> = broadcast_strides(&a.shape()[..na - 2], batch).iter().map(|s| s * a.shape()[na - 2] * a.shape()[na - 1]).collect();
-    let sb_b: Vec<usize> = broadcast_strides(&b.shape()[..nb - 2], batch).iter().map(|s| s * b.shape()[nb - 2] * b.shape()[nb - 1]).collect();
+    let sa_b: Vec<usize> = broadcast_strides(&a.shape()[..na - 2], batch)
+        .iter()
+        .map(|s| s * a.shape()[na - 2] * a.shape()[na - 1])
+        .collect();
+    let sb_b: Vec<usize> = broadcast_strides(&b.shape()[..nb - 2], batch)
+        .iter()
+        .map(|s| s * b.shape()[nb - 2] * b.shape()[nb - 1])
+        .collect();
     let plan = Plan::new(batch, [sa_b, sb_b], [0, 0]);
     let mut offs = Vec::with_capacity(plan.len());
     let [ia, ib] = plan.inner_strides();
@@ -56,7 +73,19 @@ fn bmm_t<T: Kernel + Default>(a: &Tensor, b: &Tensor, ta: bool, tb: bool, out_sh
             out.par_chunks_mut(m * n).zip(offs.par_iter()).for_each(|(c, &o)| {
                 let a = MatRef { data: &av[o.0..], rs: ars, cs: acs };
                 let b = MatRef { data: &bv[o.1..], rs: brs, cs: bcs };
-                crate::kernels::gemm::gemm_with(crate::kernels::gemm::active_simd(), 1, m, n, k, T::ONE, a, b, T::ZERO, c, n);
+                crate::kernels::gemm::gemm_with(
+                    crate::kernels::gemm::active_simd(),
+                    1,
+                    m,
+                    n,
+                    k,
+                    T::ONE,
+                    a,
+                    b,
+                    T::ZERO,
+                    c,
+                    n,
+                );
             })
         });
     } else {
@@ -74,7 +103,10 @@ fn bmm_t<T: Kernel + Default>(a: &Tensor, b: &Tensor, ta: bool, tb: bool, out_sh
 /// `Shape` when inner dims differ or batch dims do not broadcast; `DType` for non-float inputs.
 pub fn bmm(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
     if a.ndim() < 2 || b.ndim() < 2 {
-        return Err(Error::shape("matmul", format!("batched product needs 2-D operands, got {:?} and {:?}", a.shape(), b.shape())));
+        return Err(Error::shape(
+            "matmul",
+            format!("batched product needs 2-D operands, got {:?} and {:?}", a.shape(), b.shape()),
+        ));
     }
     let (m, k) = mat_dims(a.shape(), ta);
     let (k2, n) = mat_dims(b.shape(), tb);
@@ -103,7 +135,10 @@ pub fn bmm(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
 /// `Shape` for 0-D operands or mismatched inner dims; `DType` for non-float inputs.
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if a.ndim() == 0 || b.ndim() == 0 {
-        return Err(Error::shape("matmul", format!("both arguments need at least 1 dimension, got {:?} and {:?}", a.shape(), b.shape())));
+        return Err(Error::shape(
+            "matmul",
+            format!("both arguments need at least 1 dimension, got {:?} and {:?}", a.shape(), b.shape()),
+        ));
     }
     if !a.dtype().is_float() || !b.dtype().is_float() {
         return Err(Error::dtype("matmul", format!("expected float tensors, got {} and {}", a.dtype(), b.dtype())));
@@ -113,7 +148,13 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let out = bmm(&a2, &b2, false, false).map_err(|e| match e {
         Error::Shape { op, .. } if a2.shape()[a2.ndim() - 1] != b2.shape()[b2.ndim() - 2] => Error::shape(
             op,
-            format!("shapes {:?} and {:?} cannot be multiplied ({} != {})", a.shape(), b.shape(), a2.shape()[a2.ndim() - 1], b2.shape()[b2.ndim() - 2]),
+            format!(
+                "shapes {:?} and {:?} cannot be multiplied ({} != {})",
+                a.shape(),
+                b.shape(),
+                a2.shape()[a2.ndim() - 1],
+                b2.shape()[b2.ndim() - 2]
+            ),
         ),
         e => e,
     })?;
@@ -133,15 +174,33 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// `Shape` for mismatched sizes; `DType` for non-float inputs.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     if x.ndim() == 0 || w.ndim() != 2 {
-        return Err(Error::shape("linear", format!("expected input (..., in_features) and weight (out_features, in_features), got {:?} and {:?}", x.shape(), w.shape())));
+        return Err(Error::shape(
+            "linear",
+            format!(
+                "expected input (..., in_features) and weight (out_features, in_features), got {:?} and {:?}",
+                x.shape(),
+                w.shape()
+            ),
+        ));
     }
     let (n, k) = (w.shape()[0], w.shape()[1]);
     if x.shape()[x.ndim() - 1] != k {
-        return Err(Error::shape("linear", format!("input {:?} has {} features but weight {:?} expects {k}", x.shape(), x.shape()[x.ndim() - 1], w.shape())));
+        return Err(Error::shape(
+            "linear",
+            format!(
+                "input {:?} has {} features but weight {:?} expects {k}",
+                x.shape(),
+                x.shape()[x.ndim() - 1],
+                w.shape()
+            ),
+        ));
     }
     if let Some(b) = b {
         if b.shape() != [n] {
-            return Err(Error::shape("linear", format!("bias {:?} does not match weight {:?} (expected ({n},))", b.shape(), w.shape())));
+            return Err(Error::shape(
+                "linear",
+                format!("bias {:?} does not match weight {:?} (expected ({n},))", b.shape(), w.shape()),
+            ));
         }
     }
     let mut dt = DType::promote(x.dtype(), w.dtype());

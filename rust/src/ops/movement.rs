@@ -77,7 +77,10 @@ impl Tensor {
         let n = self.ndim();
         let mut seen = vec![false; n];
         if perm.len() != n || perm.iter().any(|&p| p >= n || std::mem::replace(&mut seen[p], true)) {
-            return Err(Error::shape("permute", format!("{perm:?} is not a permutation of the {n} dims of shape {:?}", self.shape())));
+            return Err(Error::shape(
+                "permute",
+                format!("{perm:?} is not a permutation of the {n} dims of shape {:?}", self.shape()),
+            ));
         }
         if perm.iter().enumerate().all(|(i, &p)| i == p) {
             return self.reshape(self.shape());
@@ -109,8 +112,8 @@ impl Tensor {
     /// `Shape` when `self` does not broadcast to `shape`.
     pub fn expand(&self, shape: &[usize]) -> Result<Tensor> {
         let n = self.ndim();
-        let bad = shape.len() < n
-            || self.shape().iter().enumerate().any(|(i, &s)| s != 1 && s != shape[shape.len() - n + i]);
+        let bad =
+            shape.len() < n || self.shape().iter().enumerate().any(|(i, &s)| s != 1 && s != shape[shape.len() - n + i]);
         if bad {
             return Err(Error::shape("expand", format!("cannot expand shape {:?} to {shape:?}", self.shape())));
         }
@@ -149,7 +152,10 @@ impl Tensor {
     /// for a zero step.
     pub fn slice(&self, specs: &[SliceSpec]) -> Result<Tensor> {
         if specs.len() != self.ndim() {
-            return Err(Error::shape("slice", format!("{} slices for a tensor of shape {:?}", specs.len(), self.shape())));
+            return Err(Error::shape(
+                "slice",
+                format!("{} slices for a tensor of shape {:?}", specs.len(), self.shape()),
+            ));
         }
         let st = strides(self.shape());
         let mut base = 0;
@@ -160,7 +166,13 @@ impl Tensor {
             if s.len > 0 && s.start + (s.len - 1) * s.step >= self.shape()[d] {
                 return Err(Error::range(
                     "slice",
-                    format!("{} elements from {} step {} leave dimension {d} of size {}", s.len, s.start, s.step, self.shape()[d]),
+                    format!(
+                        "{} elements from {} step {} leave dimension {d} of size {}",
+                        s.len,
+                        s.start,
+                        s.step,
+                        self.shape()[d]
+                    ),
                 ));
             }
             base += if s.len > 0 { s.start * st[d] } else { 0 };
@@ -179,9 +191,14 @@ impl Tensor {
     /// `OutOfRange` when the range leaves the dim.
     pub fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<Tensor> {
         let mut specs: Vec<SliceSpec> = self.shape().iter().map(|&s| SliceSpec { start: 0, step: 1, len: s }).collect();
-        let d = specs.get_mut(dim).ok_or_else(|| Error::range("narrow", format!("no dim {dim} in shape {:?}", self.shape())))?;
+        let d = specs
+            .get_mut(dim)
+            .ok_or_else(|| Error::range("narrow", format!("no dim {dim} in shape {:?}", self.shape())))?;
         if start + len > d.len {
-            return Err(Error::range("narrow", format!("range {start}..{} leaves dimension {dim} of size {}", start + len, d.len)));
+            return Err(Error::range(
+                "narrow",
+                format!("range {start}..{} leaves dimension {dim} of size {}", start + len, d.len),
+            ));
         }
         *d = SliceSpec { start, step: 1, len };
         self.slice(&specs)
@@ -233,7 +250,10 @@ impl Tensor {
     pub fn stack(tensors: &[&Tensor], dim: i64) -> Result<Tensor> {
         let first = tensors.first().ok_or_else(|| Error::invalid("stack", "expected a non-empty list of tensors"))?;
         if let Some(t) = tensors.iter().find(|t| t.shape() != first.shape()) {
-            return Err(Error::shape("stack", format!("stack expects each tensor to be equal size, got {:?} and {:?}", first.shape(), t.shape())));
+            return Err(Error::shape(
+                "stack",
+                format!("stack expects each tensor to be equal size, got {:?} and {:?}", first.shape(), t.shape()),
+            ));
         }
         let d = normalize_dim("stack", dim, first.ndim() + 1)?;
         let un: Vec<Tensor> = tensors.iter().map(|t| t.unsqueeze(d as i64)).collect::<Result<_>>()?;
@@ -283,7 +303,10 @@ impl Tensor {
         let op = if upper { "triu" } else { "tril" };
         let n = self.ndim();
         if n < 2 {
-            return Err(Error::shape(op, format!("input must have at least 2 dimensions, got shape {:?}", self.shape())));
+            return Err(Error::shape(
+                op,
+                format!("input must have at least 2 dimensions, got shape {:?}", self.shape()),
+            ));
         }
         let (r, c) = (self.shape()[n - 2], self.shape()[n - 1]);
         let storage = crate::with_any!(self.dtype(), T => {

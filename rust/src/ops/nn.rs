@@ -52,15 +52,27 @@ pub fn softmax_backward(g: &Tensor, y: &Tensor, dim: usize, log: bool) -> Result
 /// # Errors
 /// `Shape` when `x` does not end with `normalized_shape` or weight/bias do not have it; `DType` for non-float
 /// input; `InvalidArgument` for a negative eps.
-pub fn layer_norm(x: &Tensor, normalized_shape: &[usize], w: Option<&Tensor>, b: Option<&Tensor>, eps: f64) -> Result<Tensor> {
+pub fn layer_norm(
+    x: &Tensor,
+    normalized_shape: &[usize],
+    w: Option<&Tensor>,
+    b: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
     let nd = normalized_shape.len();
     if nd == 0 || x.ndim() < nd || &x.shape()[x.ndim() - nd..] != normalized_shape {
-        return Err(Error::shape("layer_norm", format!("input of shape {:?} does not end with normalized_shape {normalized_shape:?}", x.shape())));
+        return Err(Error::shape(
+            "layer_norm",
+            format!("input of shape {:?} does not end with normalized_shape {normalized_shape:?}", x.shape()),
+        ));
     }
     for (name, t) in [("weight", w), ("bias", b)] {
         if let Some(t) = t {
             if t.shape() != normalized_shape {
-                return Err(Error::shape("layer_norm", format!("{name} has shape {:?}, expected {normalized_shape:?}", t.shape())));
+                return Err(Error::shape(
+                    "layer_norm",
+                    format!("{name} has shape {:?}, expected {normalized_shape:?}", t.shape()),
+                ));
             }
         }
     }
@@ -72,7 +84,7 @@ pub fn layer_norm(x: &Tensor, normalized_shape: &[usize], w: Option<&Tensor>, b:
         return Err(Error::dtype("layer_norm", format!("expected a float tensor, got {dt}")));
     }
     let c: usize = normalized_shape.iter().product();
-    let rows = if c == 0 { 0 } else { x.numel() / c };
+    let rows = x.numel().checked_div(c).unwrap_or(0);
     let (wc, bc) = (w.map(|t| converted(t, dt)).transpose()?, b.map(|t| converted(t, dt)).transpose()?);
     let (out, mean, rstd) = crate::with_float!(dt, "layer_norm", T => {
         let mut out = try_filled("layer_norm", x.shape(), x.numel(), T::ZERO)?;
@@ -89,7 +101,14 @@ pub fn layer_norm(x: &Tensor, normalized_shape: &[usize], w: Option<&Tensor>, b:
     let mut inputs = vec![x];
     inputs.extend(w);
     inputs.extend(b);
-    Ok(record(out, &inputs, || Op::LayerNorm { normalized: nd, eps, mean, rstd, has_weight: w.is_some(), has_bias: b.is_some() }))
+    Ok(record(out, &inputs, || Op::LayerNorm {
+        normalized: nd,
+        eps,
+        mean,
+        rstd,
+        has_weight: w.is_some(),
+        has_bias: b.is_some(),
+    }))
 }
 
 /// Gradients of `layer_norm`'s inputs.
@@ -130,10 +149,19 @@ pub fn layer_norm_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<Vec
 /// # Errors
 /// `Shape` for mismatched shapes; `DType` for non-int64 targets or non-float logits; `OutOfRange` for a target
 /// outside `0..C` (other than `ignore_index`); `InvalidArgument` for smoothing outside [0, 1].
-pub fn cross_entropy(logits: &Tensor, target: &Tensor, ignore_index: i64, label_smoothing: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn cross_entropy(
+    logits: &Tensor,
+    target: &Tensor,
+    ignore_index: i64,
+    label_smoothing: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     let op = "cross_entropy";
     if logits.ndim() != 2 || target.ndim() != 1 || target.shape()[0] != logits.shape()[0] {
-        return Err(Error::shape(op, format!("expected logits (N, C) and target (N,), got {:?} and {:?}", logits.shape(), target.shape())));
+        return Err(Error::shape(
+            op,
+            format!("expected logits (N, C) and target (N,), got {:?} and {:?}", logits.shape(), target.shape()),
+        ));
     }
     if target.dtype() != DType::I64 {
         return Err(Error::dtype(op, format!("class-index targets must be int64, got {}", target.dtype())));
@@ -176,7 +204,9 @@ pub fn cross_entropy(logits: &Tensor, target: &Tensor, ignore_index: i64, label_
 /// # Errors
 /// `DType` for non-float input.
 pub fn cross_entropy_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<Tensor> {
-    let Op::CrossEntropy { ignore_index, label_smoothing, reduction, lse, count } = op else { unreachable!("cross_entropy arm") };
+    let Op::CrossEntropy { ignore_index, label_smoothing, reduction, lse, count } = op else {
+        unreachable!("cross_entropy arm")
+    };
     let (logits, target) = (&inputs[0], &inputs[1]);
     let (n, c) = (logits.shape()[0], logits.shape()[1]);
     let gv: Vec<f64> = converted(g, DType::F64)?.to_vec::<f64>()?;
@@ -203,7 +233,10 @@ pub fn cross_entropy_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<
 /// `Shape` when `weight` is not 2-D; `DType` for non-int64 ids; `OutOfRange` for an id outside `0..V`.
 pub fn embedding(ids: &Tensor, weight: &Tensor) -> Result<Tensor> {
     if weight.ndim() != 2 {
-        return Err(Error::shape("embedding", format!("weight must be 2-D (num_embeddings, embedding_dim), got {:?}", weight.shape())));
+        return Err(Error::shape(
+            "embedding",
+            format!("weight must be 2-D (num_embeddings, embedding_dim), got {:?}", weight.shape()),
+        ));
     }
     let flat = ids.reshape(&[ids.numel()])?;
     let rows = weight.index_select_named("embedding", 0, &flat)?;

@@ -11,7 +11,12 @@ use crate::storage::try_filled;
 use crate::tensor::Tensor;
 
 /// Sum `data` (of `shape`) over the sorted `dims`, keeping them as size 1.
-fn sum_raw<T: Element>(data: &[T], shape: &[usize], dims: &[usize], f: fn(&mut [T], &[T], usize, usize, usize)) -> Result<Vec<T>> {
+fn sum_raw<T: Element>(
+    data: &[T],
+    shape: &[usize],
+    dims: &[usize],
+    f: fn(&mut [T], &[T], usize, usize, usize),
+) -> Result<Vec<T>> {
     let mut cur: Option<Vec<T>> = None; // None: still reading `data`
     let mut cur_shape = shape.to_vec();
     // group runs of adjacent dims: reducing (a..=b) at once is one (outer, R, inner) pass
@@ -61,8 +66,12 @@ impl Tensor {
         };
         let out_shape = reduced_shape(self.shape(), &dims, keepdim);
         let storage = match self.dtype() {
-            DType::F32 => f32::into_storage(sum_raw(self.storage().as_slice::<f32>(), self.shape(), &dims, k::sum_dim)?),
-            DType::F64 => f64::into_storage(sum_raw(self.storage().as_slice::<f64>(), self.shape(), &dims, k::sum_dim)?),
+            DType::F32 => {
+                f32::into_storage(sum_raw(self.storage().as_slice::<f32>(), self.shape(), &dims, k::sum_dim)?)
+            }
+            DType::F64 => {
+                f64::into_storage(sum_raw(self.storage().as_slice::<f64>(), self.shape(), &dims, k::sum_dim)?)
+            }
             _ => {
                 let c = converted(self, DType::I64)?;
                 let v = sum_raw(c.storage().as_slice::<i64>(), self.shape(), &dims, k::sum_dim_i64)?;
@@ -79,7 +88,10 @@ impl Tensor {
     /// `DType` for non-float tensors; `OutOfRange` for a bad dim.
     pub fn mean(&self, dims: Option<&[i64]>, keepdim: bool) -> Result<Tensor> {
         if !self.dtype().is_float() {
-            return Err(Error::dtype("mean", format!("mean needs a float tensor, got {}; convert with .float()", self.dtype())));
+            return Err(Error::dtype(
+                "mean",
+                format!("mean needs a float tensor, got {}; convert with .float()", self.dtype()),
+            ));
         }
         let count: usize = match dims {
             Some(d) => normalize_dims("mean", d, self.ndim())?.iter().map(|&i| self.shape()[i]).product(),
@@ -100,7 +112,10 @@ impl Tensor {
         let shape: Vec<usize> = if self.ndim() == 0 { vec![1] } else { self.shape().to_vec() };
         let (outer, r, inner) = split_at_dim(&shape, d);
         if r == 0 {
-            return Err(Error::range(op, format!("cannot reduce over dimension {d} of size 0 (shape {:?})", self.shape())));
+            return Err(Error::range(
+                op,
+                format!("cannot reduce over dimension {d} of size 0 (shape {:?})", self.shape()),
+            ));
         }
         let mut out_shape = reduced_shape(&shape, &[d], keepdim);
         if self.ndim() == 0 {
@@ -129,7 +144,11 @@ impl Tensor {
             None => {
                 let flat = self.reshape(&[self.numel()])?;
                 let (v, _) = flat.max_dim(0, false, min)?;
-                if keepdim { v.reshape(&vec![1; self.ndim()]) } else { Ok(v) }
+                if keepdim {
+                    v.reshape(&vec![1; self.ndim()])
+                } else {
+                    Ok(v)
+                }
             }
             Some(d) => {
                 let dims = normalize_dims(op, d, self.ndim())?;
@@ -137,7 +156,11 @@ impl Tensor {
                 for &dim in dims.iter().rev() {
                     cur = cur.max_dim(dim as i64, true, min)?.0;
                 }
-                if keepdim { Ok(cur) } else { cur.reshape(&reduced_shape(self.shape(), &dims, false)) }
+                if keepdim {
+                    Ok(cur)
+                } else {
+                    cur.reshape(&reduced_shape(self.shape(), &dims, false))
+                }
             }
         }
     }
@@ -152,7 +175,11 @@ impl Tensor {
             Some(d) => Ok(self.max_dim(d, keepdim, min)?.1),
             None => {
                 let (_, i) = self.reshape(&[self.numel()])?.max_dim(0, false, min)?;
-                if keepdim { i.reshape(&vec![1; self.ndim()]) } else { Ok(i) }
+                if keepdim {
+                    i.reshape(&vec![1; self.ndim()])
+                } else {
+                    Ok(i)
+                }
             }
         }
     }

@@ -134,9 +134,15 @@ fn permute(py: Python<'_>, x: P<'_>, dims: Vec<i64>) -> PyResult<PyTensor> {
     let x = x.t.clone();
     run(py, "permute", move || {
         if dims.len() != x.ndim() {
-            return Err(Error::shape("permute", format!("{dims:?} has {} dims but the tensor has shape {:?}", dims.len(), x.shape())));
+            return Err(Error::shape(
+                "permute",
+                format!("{dims:?} has {} dims but the tensor has shape {:?}", dims.len(), x.shape()),
+            ));
         }
-        let perm = dims.iter().map(|&d| crate::shape::normalize_dim("permute", d, x.ndim())).collect::<crate::Result<Vec<_>>>()?;
+        let perm = dims
+            .iter()
+            .map(|&d| crate::shape::normalize_dim("permute", d, x.ndim()))
+            .collect::<crate::Result<Vec<_>>>()?;
         x.permute(&perm)
     })
 }
@@ -231,16 +237,31 @@ fn softmax(py: Python<'_>, x: P<'_>, dim: i64, log: bool) -> PyResult<PyTensor> 
 
 #[pyfunction]
 #[pyo3(signature = (x, normalized_shape, w=None, b=None, eps=1e-5))]
-fn layer_norm(py: Python<'_>, x: P<'_>, normalized_shape: Vec<i64>, w: Option<P<'_>>, b: Option<P<'_>>, eps: f64) -> PyResult<PyTensor> {
+fn layer_norm(
+    py: Python<'_>,
+    x: P<'_>,
+    normalized_shape: Vec<i64>,
+    w: Option<P<'_>>,
+    b: Option<P<'_>>,
+    eps: f64,
+) -> PyResult<PyTensor> {
     let ns = shape_from_i64("layer_norm", &normalized_shape).map_err(to_py)?;
     let (x, w, b) = (x.t.clone(), w.map(|t| t.t.clone()), b.map(|t| t.t.clone()));
     run(py, "layer_norm", move || nn::layer_norm(&x, &ns, w.as_ref(), b.as_ref(), eps))
 }
 
 #[pyfunction]
-fn cross_entropy(py: Python<'_>, logits: P<'_>, target: P<'_>, ignore_index: i64, label_smoothing: f64, reduction: &str) -> PyResult<PyTensor> {
-    let red = Reduction::parse(reduction)
-        .ok_or_else(|| to_py(Error::invalid("cross_entropy", format!("{reduction:?} is not a valid value for reduction"))))?;
+fn cross_entropy(
+    py: Python<'_>,
+    logits: P<'_>,
+    target: P<'_>,
+    ignore_index: i64,
+    label_smoothing: f64,
+    reduction: &str,
+) -> PyResult<PyTensor> {
+    let red = Reduction::parse(reduction).ok_or_else(|| {
+        to_py(Error::invalid("cross_entropy", format!("{reduction:?} is not a valid value for reduction")))
+    })?;
     let (l, t) = (logits.t.clone(), target.t.clone());
     run(py, "cross_entropy", move || nn::cross_entropy(&l, &t, ignore_index, label_smoothing, red))
 }
@@ -289,7 +310,9 @@ fn manual_seed(seed: i128) {
 
 #[pyfunction]
 fn set_num_threads(n: i64) -> PyResult<()> {
-    let n = usize::try_from(n).map_err(|_| to_py(Error::invalid("set_num_threads", format!("the number of threads must be at least 1, got {n}"))))?;
+    let n = usize::try_from(n).map_err(|_| {
+        to_py(Error::invalid("set_num_threads", format!("the number of threads must be at least 1, got {n}")))
+    })?;
     crate::parallel::set_num_threads(n).map_err(to_py)
 }
 
@@ -320,10 +343,46 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ($($f:ident),* $(,)?) => { $( m.add_function(wrap_pyfunction!($f, m)?)?; )* };
     }
     add!(
-        unary, binary, compare, where_, to_dtype, sum, mean, max_dim, amax, argmax, reshape, permute, transpose, expand,
-        slice, cat, stack, index_select, triangle, unsqueeze, squeeze, flatten, repeat, matmul, linear, softmax,
-        layer_norm, cross_entropy, embedding, dropout, full, arange, rand, randn, manual_seed, set_num_threads,
-        get_num_threads, set_grad_enabled, is_grad_enabled, simd_level,
+        unary,
+        binary,
+        compare,
+        where_,
+        to_dtype,
+        sum,
+        mean,
+        max_dim,
+        amax,
+        argmax,
+        reshape,
+        permute,
+        transpose,
+        expand,
+        slice,
+        cat,
+        stack,
+        index_select,
+        triangle,
+        unsqueeze,
+        squeeze,
+        flatten,
+        repeat,
+        matmul,
+        linear,
+        softmax,
+        layer_norm,
+        cross_entropy,
+        embedding,
+        dropout,
+        full,
+        arange,
+        rand,
+        randn,
+        manual_seed,
+        set_num_threads,
+        get_num_threads,
+        set_grad_enabled,
+        is_grad_enabled,
+        simd_level,
     );
     Ok(())
 }

@@ -30,6 +30,9 @@ fn attr_to_py<'py>(py: Python<'py>, a: &Attr) -> PyResult<Bound<'py, PyAny>> {
     })
 }
 
+/// `(op_name, attrs, inputs)`: one step of the trace an exporter reads.
+type TraceStep<'py> = (String, Bound<'py, PyDict>, Vec<PyTensor>);
+
 #[pymethods]
 impl PyTensor {
     /// The shape as a tuple.
@@ -96,7 +99,7 @@ impl PyTensor {
         detached(py, "backward", move || autograd::backward(&t, g.as_ref(), retain_graph))
     }
     /// `(op_name, attrs, inputs)` of the op that made this tensor, or None for a leaf.
-    fn trace<'py>(&self, py: Python<'py>) -> PyResult<Option<(String, Bound<'py, PyDict>, Vec<PyTensor>)>> {
+    fn trace<'py>(&self, py: Python<'py>) -> PyResult<Option<TraceStep<'py>>> {
         let node = self.t.node();
         let Some(node) = node.as_ref() else { return Ok(None) };
         let attrs = PyDict::new(py);

@@ -56,6 +56,10 @@ pub fn active() -> Simd {
             _ => best,
         };
         let rank = |s: Simd| s as u8;
-        if rank(wanted) <= rank(best) { wanted } else { best }
+        if rank(wanted) <= rank(best) {
+            wanted
+        } else {
+            best
+        }
     })
 }

@@ -82,14 +82,34 @@ kernel_fns!(f64, f64_scalar, f64_avx2, f64_avx512, (4, 4), (6, 8), (6, 16));
 pub trait Kernel: Float {
     /// Run the tile for `simd` (which must be supported by this CPU: `dispatch::active` guarantees it).
     #[allow(clippy::too_many_arguments)]
-    fn run(simd: Simd, kc: usize, alpha: Self, ap: &[Self], bp: &[Self], c: &mut [Self], ldc: usize, mr: usize, nr: usize);
+    fn run(
+        simd: Simd,
+        kc: usize,
+        alpha: Self,
+        ap: &[Self],
+        bp: &[Self],
+        c: &mut [Self],
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+    );
 }
 
 macro_rules! kernel_impl {
     ($t:ty, $scalar:ident, $avx2:ident, $avx512:ident) => {
         impl Kernel for $t {
             #[inline]
-            fn run(simd: Simd, kc: usize, alpha: $t, ap: &[$t], bp: &[$t], c: &mut [$t], ldc: usize, mr: usize, nr: usize) {
+            fn run(
+                simd: Simd,
+                kc: usize,
+                alpha: $t,
+                ap: &[$t],
+                bp: &[$t],
+                c: &mut [$t],
+                ldc: usize,
+                mr: usize,
+                nr: usize,
+            ) {
                 match simd {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: `simd` comes from `dispatch::active`, which never returns a level the CPU lacks,

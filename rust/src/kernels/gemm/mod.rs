@@ -218,8 +218,10 @@ mod tests {
                     for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                         let av = data(m * k, 1);
                         let bv = data(k * n, 2);
-                        let a = if ta { MatRef { data: &av, rs: 1, cs: m } } else { MatRef { data: &av, rs: k, cs: 1 } };
-                        let b = if tb { MatRef { data: &bv, rs: 1, cs: k } } else { MatRef { data: &bv, rs: n, cs: 1 } };
+                        let a =
+                            if ta { MatRef { data: &av, rs: 1, cs: m } } else { MatRef { data: &av, rs: k, cs: 1 } };
+                        let b =
+                            if tb { MatRef { data: &bv, rs: 1, cs: k } } else { MatRef { data: &bv, rs: n, cs: 1 } };
                         let want = naive(m, n, k, a, b);
                         // f64 path, beta = 0 over NaN garbage
                         let mut c = vec![f64::NAN; m * n];

@@ -14,7 +14,15 @@ pub struct MatRef<'a, T> {
 
 /// Pack `A[i0..i0+mc, p0..p0+kc]` into `out` as ceil(mc/MR) panels of `kc * MR` values (column of the panel
 /// contiguous), rows past `mc` zero.
-pub fn pack_a<T: Copy + Default>(out: &mut Vec<T>, a: MatRef<'_, T>, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize) {
+pub fn pack_a<T: Copy + Default>(
+    out: &mut Vec<T>,
+    a: MatRef<'_, T>,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+    mr: usize,
+) {
     let panels = mc.div_ceil(mr);
     out.clear();
     out.resize(panels * kc * mr, T::default());
@@ -32,7 +40,15 @@ pub fn pack_a<T: Copy + Default>(out: &mut Vec<T>, a: MatRef<'_, T>, i0: usize, 
 
 /// Pack `B[p0..p0+kc, j0..j0+nc]` into `out` as ceil(nc/NR) panels of `kc * NR` values (row of the panel
 /// contiguous), columns past `nc` zero.
-pub fn pack_b<T: Copy + Default>(out: &mut Vec<T>, b: MatRef<'_, T>, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize) {
+pub fn pack_b<T: Copy + Default>(
+    out: &mut Vec<T>,
+    b: MatRef<'_, T>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    nr: usize,
+) {
     let panels = nc.div_ceil(nr);
     out.clear();
     out.resize(panels * kc * nr, T::default());
