@@ -1,6 +1,7 @@
 """Property tests (hypothesis): broadcasting and movement ops agree with numpy on generated shapes."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -39,7 +40,10 @@ def test_basic_indexing_matches_numpy(shape, data):
     key = data.draw(hnp.basic_indices(shape, allow_newaxis=True, allow_ellipsis=True))
     keys = key if isinstance(key, tuple) else (key,)
     if any(isinstance(k, slice) and k.step is not None and k.step < 0 for k in keys):
-        return  # negative steps are not supported (PyTorch does not support them either)
+        # negative steps are refused with a clear error, as in PyTorch
+        with pytest.raises(ValueError, match="step"):
+            bigcore.tensor(a)[key]
+        return
     np.testing.assert_array_equal(bigcore.tensor(a)[key].numpy(), a[key])
 
 

@@ -1,6 +1,9 @@
 """Threads: the pool size API, and several Python threads computing at once (the GIL is released inside every
 op) giving the same answers as one thread."""
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -17,6 +20,13 @@ def test_set_and_get_num_threads():
     finally:
         bigcore.set_num_threads(before)
     assert bigcore.get_num_threads() == before
+
+
+def test_environment_variable_sizes_the_pool():
+    code = "import bigcore; print(bigcore.get_num_threads())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "BIGCORE_NUM_THREADS": "3"}).stdout
+    assert out.strip() == "3"
 
 
 def _work(seed):
