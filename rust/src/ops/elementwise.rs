@@ -28,46 +28,6 @@ pub enum Cmp {
     Ge,
 }
 
-/// Arithmetic that wraps for integers (as PyTorch's int64 does) and is IEEE for floats.
-trait Arith: Element {
-    fn add(self, o: Self) -> Self;
-    fn sub(self, o: Self) -> Self;
-    fn mul(self, o: Self) -> Self;
-}
-impl Arith for f32 {
-    fn add(self, o: Self) -> Self {
-        self + o
-    }
-    fn sub(self, o: Self) -> Self {
-        self - o
-    }
-    fn mul(self, o: Self) -> Self {
-        self * o
-    }
-}
-impl Arith for f64 {
-    fn add(self, o: Self) -> Self {
-        self + o
-    }
-    fn sub(self, o: Self) -> Self {
-        self - o
-    }
-    fn mul(self, o: Self) -> Self {
-        self * o
-    }
-}
-impl Arith for i64 {
-    fn add(self, o: Self) -> Self {
-        self.wrapping_add(o)
-    }
-    fn sub(self, o: Self) -> Self {
-        self.wrapping_sub(o)
-    }
-    fn mul(self, o: Self) -> Self {
-        self.wrapping_mul(o)
-    }
-}
-
 /// A plan reading `a` and `b` broadcast to `out`.
 fn plan2(a: &[usize], b: &[usize], out: &[usize]) -> Plan<2> {
     Plan::new(out, [broadcast_strides(a, out), broadcast_strides(b, out)], [0, 0])
@@ -77,15 +37,16 @@ fn contiguous_plan(shape: &[usize]) -> Plan<1> {
     Plan::new(shape, [strides(shape)], [0])
 }
 
-fn binary_t<T: Arith>(kind: Binary, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Vec<T>> {
+/// int64 arithmetic wraps on overflow, as PyTorch's does.
+fn binary_i64(kind: Binary, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Vec<i64>> {
     let (sa, sb) = (a.storage(), b.storage());
-    let (x, y) = (sa.as_slice::<T>(), sb.as_slice::<T>());
+    let (x, y) = (sa.as_slice::<i64>(), sb.as_slice::<i64>());
     let plan = plan2(a.shape(), b.shape(), shape);
     let op = kind.name();
     match kind {
-        Binary::Add => map2(op, shape, x, y, &plan, T::add),
-        Binary::Sub => map2(op, shape, x, y, &plan, T::sub),
-        Binary::Mul => map2(op, shape, x, y, &plan, T::mul),
+        Binary::Add => map2(op, shape, x, y, &plan, i64::wrapping_add),
+        Binary::Sub => map2(op, shape, x, y, &plan, i64::wrapping_sub),
+        Binary::Mul => map2(op, shape, x, y, &plan, i64::wrapping_mul),
         Binary::Div | Binary::Pow => unreachable!("division and pow compute in float"),
     }
 }
@@ -115,7 +76,7 @@ fn binary(kind: Binary, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let out = match dt {
         DType::F32 => Tensor::from_storage(f32::into_storage(binary_f::<f32>(kind, &ca, &cb, &shape)?), shape),
         DType::F64 => Tensor::from_storage(f64::into_storage(binary_f::<f64>(kind, &ca, &cb, &shape)?), shape),
-        _ => Tensor::from_storage(i64::into_storage(binary_t::<i64>(kind, &ca, &cb, &shape)?), shape),
+        _ => Tensor::from_storage(i64::into_storage(binary_i64(kind, &ca, &cb, &shape)?), shape),
     };
     Ok(record(out, &[a, b], || Op::Binary(kind)))
 }
