@@ -33,7 +33,7 @@ from ._functions import __all__ as _functions_all
 from ._tensor import Tensor
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import AutogradError, BigcoreError, DTypeError, OutOfRangeError, ShapeError
-from . import nn  # noqa: E402
+from . import nn, optim  # noqa: E402
 
 __version__ = _core.__version__
 
@@ -65,6 +65,6 @@ __all__ = [
     "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "manual_seed",
     "dtype", "float32", "float64", "int64", "bool", "float", "double", "long",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "set_num_threads", "get_num_threads", "simd_level", "nn",
+    "set_num_threads", "get_num_threads", "simd_level", "nn", "optim",
     "BigcoreError", "ShapeError", "OutOfRangeError", "DTypeError", "AutogradError",
 ] + _functions_all

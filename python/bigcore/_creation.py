@@ -102,6 +102,11 @@ def randn(*size, dtype=None, requires_grad=False):
     return _new(_core.randn(_dims(size), (to_dtype(dtype) or float32).name), requires_grad)
 
 
+def empty_like_shape(shape, dtype=None):
+    """Storage for a parameter of ``shape`` (zeros; every layer initializes it right after)."""
+    return zeros(shape, dtype=to_dtype(dtype) or float32)
+
+
 def zeros_like(t, dtype=None, requires_grad=False):
     return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
 

@@ -27,6 +27,7 @@ pub mod dtype;
 pub mod error;
 pub mod kernels;
 pub mod ops;
+pub mod optim;
 pub mod parallel;
 pub mod random;
 pub mod shape;

@@ -1,5 +1,17 @@
-"""Neural-network building blocks. ``bigcore.nn.functional`` (imported as ``F``) holds the stateless ops."""
+"""Neural-network building blocks with PyTorch's names: ``Module``, ``Parameter``, containers, layers, losses,
+``init``, ``utils`` and the stateless ``functional`` ops (imported as ``F``)."""
 
-from . import functional
+from . import functional, init, utils
+from .activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .containers import ModuleDict, ModuleList, Sequential
+from .layers import Dropout, Embedding, Flatten, Identity, LayerNorm, Linear
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .module import Module
+from .parameter import Parameter
 
-__all__ = ["functional"]
+__all__ = [
+    "functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict",
+    "Linear", "Embedding", "LayerNorm", "Dropout", "Flatten", "Identity",
+    "ReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
+    "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss",
+]

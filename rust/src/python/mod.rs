@@ -1,11 +1,13 @@
 //! The Python extension module `bigcore._core`: the only place pyo3 and numpy appear.
 //!
 //! `tensor.rs` holds the `_Tensor` class, `functions.rs` the op functions, `convert.rs` numpy in and out,
+//! `optim.rs` the fused optimizer steps,
 //! `errors.rs` the one mapping from [`crate::Error`] to Python exceptions.
 
 mod convert;
 mod errors;
 mod functions;
+mod optim;
 mod tensor;
 
 use pyo3::prelude::*;
@@ -19,5 +21,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTensor>()?;
     functions::register(m)?;
     convert::register(m)?;
+    optim::register(m)?;
     Ok(())
 }
