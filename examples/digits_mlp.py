@@ -3,30 +3,19 @@ print the held-out accuracy.
 
     python examples/digits_mlp.py [--epochs 30] [--batch-size 32] [--lr 0.1] [--seed 0]
 
-Data: examples/data/digits.csv.gz, 64 pixel columns (0..16) then the label. 80/20 train/test split.
+Data: the digits shipped with bigcore (`bigcore.data.load_digits()`), 64 pixels then the label. 80/20 split.
 The parameters are plain tensors updated by SGD with momentum; the `nn`/`optim` modules package the same thing.
 """
 
 import argparse
-import gzip
 import math
-import pathlib
 import time
 
 import numpy as np
 
 import bigcore
+import bigcore.data
 import bigcore.nn.functional as F
-
-DATA = pathlib.Path(__file__).resolve().parent / "data" / "digits.csv.gz"
-
-
-def load_digits(path=DATA):
-    """(x, y): float32 pixels scaled to [0, 1] of shape (N, 64) and int64 labels of shape (N,)."""
-    with gzip.open(path, "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.float64)
-    return (table[:, :64] / 16.0).astype(np.float32), table[:, 64].astype(np.int64)
-
 
 def init_linear(fan_in, fan_out):
     """PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight (out, in) and bias."""
@@ -57,7 +46,7 @@ def main():
     args = ap.parse_args()
 
     bigcore.manual_seed(args.seed)
-    x, y = load_digits()
+    x, y = bigcore.data.load_digits()
     order = np.random.default_rng(args.seed).permutation(len(x))
     cut = int(0.8 * len(x))
     xtr, ytr, xte, yte = x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]

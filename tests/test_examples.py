@@ -23,6 +23,8 @@ def test_digits_mlp_reaches_95_percent(monkeypatch, capsys):
 
 
 def test_digits_data_is_the_real_set():
-    x, y = _load("digits_mlp").load_digits()
+    import bigcore.data
+
+    x, y = bigcore.data.load_digits()
     assert x.shape == (1797, 64) and y.shape == (1797,)
     assert set(y.tolist()) == set(range(10)) and 0.0 <= x.min() and x.max() <= 1.0

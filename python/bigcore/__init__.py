@@ -30,10 +30,11 @@ from ._dtype import bool_ as bool  # noqa: A001 - PyTorch's name
 from ._dtype import dtype, float32, float64, int64
 from ._functions import *  # noqa: F401,F403 - the torch.* functional forms
 from ._functions import __all__ as _functions_all
-from ._tensor import Tensor
+from ._tensor import Tensor, _wrap
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import AutogradError, BigcoreError, DTypeError, OutOfRangeError, ShapeError
-from . import nn, optim  # noqa: E402
+from . import data, io, nn, optim  # noqa: E402
+from .io import get_rng_state, load, save, set_rng_state  # noqa: E402
 
 __version__ = _core.__version__
 
@@ -54,6 +55,11 @@ def get_num_threads():
     return _core.get_num_threads()
 
 
+def randperm(n):
+    """A random permutation of ``0..n-1`` (int64) from the seeded generator."""
+    return _wrap(_core.randperm(int(n)))
+
+
 def simd_level():
     """The instruction set the kernels were dispatched to: ``"avx512"``, ``"avx2"`` or ``"scalar"``
     (force one with ``BIGCORE_SIMD``)."""
@@ -65,6 +71,7 @@ __all__ = [
     "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "manual_seed",
     "dtype", "float32", "float64", "int64", "bool", "float", "double", "long",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "set_num_threads", "get_num_threads", "simd_level", "nn", "optim",
+    "set_num_threads", "get_num_threads", "simd_level", "nn", "optim", "data", "io",
+    "save", "load", "get_rng_state", "set_rng_state", "randperm",
     "BigcoreError", "ShapeError", "OutOfRangeError", "DTypeError", "AutogradError",
 ] + _functions_all

@@ -54,6 +54,35 @@ pub fn manual_seed(seed: u64) {
     *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(Rng::seeded(seed));
 }
 
+/// The generator's state (four words), for checkpoints that must resume the same random stream.
+pub fn get_state() -> [u64; 4] {
+    with_rng(|r| r.0)
+}
+
+/// Restore a state from [`get_state`].
+///
+/// # Errors
+/// `InvalidArgument` for the all-zero state, which xoshiro can never leave.
+pub fn set_state(state: [u64; 4]) -> crate::Result<()> {
+    if state == [0; 4] {
+        return Err(crate::Error::invalid("set_rng_state", "the all-zero generator state is invalid"));
+    }
+    *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(Rng(state));
+    Ok(())
+}
+
+/// A uniformly random permutation of `0..n` (Fisher-Yates).
+pub fn randperm(n: usize) -> Vec<i64> {
+    let mut v: Vec<i64> = (0..n as i64).collect();
+    with_rng(|r| {
+        for i in (1..n).rev() {
+            let j = (r.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    });
+    v
+}
+
 /// Run `f` with the library's generator (seeded from the clock on first use unless `manual_seed` was called).
 pub fn with_rng<R>(f: impl FnOnce(&mut Rng) -> R) -> R {
     let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -309,6 +309,28 @@ fn manual_seed(seed: i128) {
 }
 
 #[pyfunction]
+fn get_rng_state() -> Vec<u64> {
+    crate::random::get_state().to_vec()
+}
+
+#[pyfunction]
+fn set_rng_state(state: Vec<u64>) -> PyResult<()> {
+    let s: [u64; 4] = state
+        .try_into()
+        .map_err(|_| to_py(Error::invalid("set_rng_state", "a generator state is 4 unsigned 64-bit words")))?;
+    crate::random::set_state(s).map_err(to_py)
+}
+
+/// A random permutation of `0..n` from the seeded generator.
+#[pyfunction]
+fn randperm(n: i64) -> PyResult<PyTensor> {
+    let n = usize::try_from(n)
+        .map_err(|_| to_py(Error::invalid("randperm", format!("n must be non-negative, got {n}"))))?;
+    let v = crate::random::randperm(n);
+    Tensor::from_vec(v, &[n]).map(PyTensor::from).map_err(to_py)
+}
+
+#[pyfunction]
 fn set_num_threads(n: i64) -> PyResult<()> {
     let n = usize::try_from(n).map_err(|_| {
         to_py(Error::invalid("set_num_threads", format!("the number of threads must be at least 1, got {n}")))
@@ -383,6 +405,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         set_grad_enabled,
         is_grad_enabled,
         simd_level,
+        get_rng_state,
+        set_rng_state,
+        randperm,
     );
     Ok(())
 }

@@ -1,0 +1,187 @@
+"""Data loading: ``Dataset``, ``TensorDataset``, ``DataLoader`` (shuffled by the seeded generator), the bundled
+handwritten digits, and text files as character or byte tokens for language models."""
+
+import gzip
+import math
+import os
+import pathlib
+
+import numpy as np
+
+from . import _core
+from ._creation import tensor
+from ._tensor import Tensor, _wrap
+from .errors import ShapeError
+
+_DATA = pathlib.Path(__file__).resolve().parent / "_datasets"
+
+
+class Dataset:
+    """An indexable collection of samples: implement ``__getitem__`` and ``__len__``."""
+
+    def __getitem__(self, index):
+        raise NotImplementedError
+
+    def __len__(self):
+        raise NotImplementedError
+
+
+class TensorDataset(Dataset):
+    """Samples are rows of equally long tensors (or arrays): ``TensorDataset(x, y)[i] == (x[i], y[i])``."""
+
+    def __init__(self, *tensors):
+        if not tensors:
+            raise ValueError("TensorDataset needs at least one tensor")
+        self.tensors = tuple(t if isinstance(t, Tensor) else tensor(t) for t in tensors)
+        n = len(self.tensors[0])
+        if any(len(t) != n for t in self.tensors):
+            raise ShapeError(f"size mismatch between tensors: {[t.shape for t in self.tensors]}")
+
+    def __getitem__(self, index):
+        return tuple(t[index] for t in self.tensors)
+
+    def __len__(self):
+        return len(self.tensors[0])
+
+
+def default_collate(batch):
+    """Stack a list of samples: tensors and arrays along a new first dim, numbers into a tensor, tuples and dicts
+    field by field."""
+    first = batch[0]
+    if isinstance(first, Tensor):
+        from ._functions import stack
+
+        return stack(batch)
+    if isinstance(first, (np.ndarray, int, float, np.generic)):
+        return tensor(np.stack([np.asarray(b) for b in batch]))
+    if isinstance(first, dict):
+        return {k: default_collate([b[k] for b in batch]) for k in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(default_collate(list(f)) for f in zip(*batch)) if isinstance(first, tuple) else [default_collate(list(f)) for f in zip(*batch)]
+    raise TypeError(f"default_collate: cannot batch samples of type {type(first).__name__}")
+
+
+class DataLoader:
+    """Iterate over a dataset in batches.
+
+    Args:
+        dataset: a ``Dataset`` (a ``TensorDataset`` is batched with one gather per tensor).
+        batch_size: samples per batch.
+        shuffle: a new order every epoch from bigcore's seeded generator (``bigcore.manual_seed``).
+        drop_last: drop the last incomplete batch.
+        collate_fn: how to merge samples of a general dataset (default :func:`default_collate`).
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None):
+        if batch_size is None or int(batch_size) <= 0:
+            raise ValueError(f"batch_size should be a positive integer, got {batch_size}")
+        self.dataset, self.batch_size = dataset, int(batch_size)
+        self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
+        self.collate_fn = collate_fn or default_collate
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = _wrap(_core.randperm(n)).numpy() if self.shuffle else np.arange(n)
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            if self.drop_last and len(idx) < self.batch_size:
+                break
+            if isinstance(self.dataset, TensorDataset):
+                yield tuple(t[idx] for t in self.dataset.tensors)
+            else:
+                yield self.collate_fn([self.dataset[int(i)] for i in idx])
+
+
+def load_digits(path=None):
+    """The 1,797 handwritten digits shipped with bigcore: ``(x, y)`` with x float32 ``(1797, 64)`` (8x8 pixels
+    scaled from 0..16 to 0..1) and y int64 ``(1797,)`` labels 0..9, as numpy arrays. ``path`` reads another CSV
+    of the same layout (64 pixel columns, then the label; gzip if it ends in .gz)."""
+    path = pathlib.Path(path) if path is not None else _DATA / "digits.csv.gz"
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
+    if table.shape[1] != 65:
+        raise ValueError(f"{os.fspath(path)!r}: expected 65 columns (64 pixels and a label), got {table.shape[1]}")
+    return (table[:, :64] / 16.0).astype(np.float32), table[:, 64].astype(np.int64)
+
+
+class CharTokenizer:
+    """Characters to ids: the sorted set of characters in a text is the vocabulary."""
+
+    def __init__(self, chars):
+        self.chars = list(chars)
+        self.index = {c: i for i, c in enumerate(self.chars)}
+
+    @classmethod
+    def from_text(cls, text):
+        return cls(sorted(set(text)))
+
+    @property
+    def vocab_size(self):
+        return len(self.chars)
+
+    def encode(self, text):
+        try:
+            return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
+        except KeyError as e:
+            raise ValueError(f"character {e.args[0]!r} is not in the vocabulary") from None
+
+    def decode(self, ids):
+        ids = ids.tolist() if isinstance(ids, (Tensor, np.ndarray)) else ids
+        return "".join(self.chars[int(i)] for i in ids)
+
+    def state_dict(self):
+        return {"kind": "char", "chars": "".join(self.chars)}
+
+
+class ByteTokenizer:
+    """UTF-8 bytes as ids 0..255."""
+
+    vocab_size = 256
+
+    def encode(self, text):
+        return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int64)
+
+    def decode(self, ids):
+        ids = ids.tolist() if isinstance(ids, (Tensor, np.ndarray)) else ids
+        return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
+
+    def state_dict(self):
+        return {"kind": "byte"}
+
+
+def load_text(path, level="char"):
+    """A text file as ``(ids, tokenizer)``: int64 ids (numpy) and the ``CharTokenizer`` or ``ByteTokenizer``."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if level == "char":
+        tok = CharTokenizer.from_text(text)
+    elif level == "byte":
+        tok = ByteTokenizer()
+    else:
+        raise ValueError(f"level must be 'char' or 'byte', got {level!r}")
+    return tok.encode(text), tok
+
+
+class TextDataset(Dataset):
+    """Next-token prediction windows over a token sequence: sample ``i`` is ``(ids[i:i+block_size],
+    ids[i+1:i+block_size+1])``."""
+
+    def __init__(self, ids, block_size):
+        self.ids = np.asarray(ids.numpy() if isinstance(ids, Tensor) else ids, dtype=np.int64)
+        self.block_size = int(block_size)
+        if self.block_size <= 0 or len(self.ids) <= self.block_size:
+            raise ValueError(f"need more than block_size={block_size} tokens, got {len(self.ids)}")
+
+    def __len__(self):
+        return len(self.ids) - self.block_size
+
+    def __getitem__(self, i):
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} is out of range for {len(self)} windows")
+        i %= len(self)
+        return self.ids[i : i + self.block_size], self.ids[i + 1 : i + 1 + self.block_size]
