@@ -51,9 +51,15 @@ fn check_distinct(op: &'static str, p: &Tensor, others: &[&Tensor]) -> Result<()
     Ok(())
 }
 
-fn par_each(n: usize, f: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
+/// Run `f` for every parameter: on the calling thread when the total work is small (waking the pool costs
+/// tens of microseconds, more than updating a small model), else one parameter per task.
+fn par_each(params: &[Tensor], f: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
     use rayon::prelude::*;
-    crate::parallel::install(|| (0..n).into_par_iter().try_for_each(&f))
+    let total: usize = params.iter().map(Tensor::numel).sum();
+    if total < crate::parallel::MIN_PARALLEL || params.len() < 2 {
+        return (0..params.len()).try_for_each(f);
+    }
+    crate::parallel::install(|| (0..params.len()).into_par_iter().try_for_each(&f))
 }
 
 /// One SGD step over `params` with their `grads` and momentum buffers (`first` marks buffers never filled).
@@ -62,7 +68,7 @@ fn par_each(n: usize, f: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
 /// # Errors
 /// `Shape` when a gradient or buffer does not match its parameter; `DType` for non-float parameters.
 pub fn sgd_step(params: &[Tensor], grads: &[Tensor], bufs: &[Tensor], h: Sgd, first: bool) -> Result<()> {
-    par_each(params.len(), |i| {
+    par_each(params, |i| {
         let (p, g, b) = (&params[i], &grads[i], &bufs[i]);
         check_same("sgd", "gradient", p, g)?;
         check_same("sgd", "momentum buffer", p, b)?;
@@ -85,7 +91,7 @@ pub fn adam_step(params: &[Tensor], grads: &[Tensor], m: &[Tensor], v: &[Tensor]
     if step == 0 {
         return Err(Error::invalid("adam", "step numbers count from 1"));
     }
-    par_each(params.len(), |i| {
+    par_each(params, |i| {
         let p = &params[i];
         check_same("adam", "gradient", p, &grads[i])?;
         check_same("adam", "exp_avg", p, &m[i])?;

@@ -1,0 +1,257 @@
+"""``keras.Model`` and ``keras.Sequential``: modules with Keras's ``compile / fit / evaluate / predict``.
+
+A Model is an ``nn.Module``: define ``call(inputs)`` (or ``forward``), and everything in ``nn`` works on it.
+Layers with inferred sizes are built by a first forward pass when ``fit`` (or ``predict``) starts, and the
+optimizer is bound to the parameters then.
+"""
+
+import numpy as np
+
+from .. import _core
+from .._creation import tensor
+from .._tensor import Tensor, _wrap
+from ..autograd import no_grad
+from ..nn import Module
+from ..optim import Optimizer
+from . import callbacks as callbacks_module
+from . import losses, metrics, optimizers
+from .progress import ProgressBar
+
+
+def _as_tensor(a):
+    if a is None or isinstance(a, Tensor):
+        return a
+    arr = np.asarray(a)
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)  # Keras computes in float32
+    return tensor(arr)
+
+
+class Model(Module):
+    """A trainable model with Keras's training API.
+
+    Example::
+
+        class DNN(keras.Model):
+            def __init__(self, hidden_units, output_units):
+                super().__init__()
+                self.flatten = keras.layers.Flatten()
+                self.dense1 = keras.layers.Dense(hidden_units, activation="relu")
+                self.dense2 = keras.layers.Dense(output_units, activation="softmax")
+
+            def call(self, inputs):
+                return self.dense2(self.dense1(self.flatten(inputs)))
+
+        model = DNN(128, 10)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(x_train, y_train, epochs=10, batch_size=32, validation_split=0.1)
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.optimizer = None
+        self.loss = None
+        self.compiled_metrics = []
+        self.stop_training = False
+        self._opt_spec = None
+
+    def forward(self, *args, **kwargs):
+        return self.call(*args, **kwargs)
+
+    def call(self, inputs):
+        raise NotImplementedError(f"{type(self).__name__} must define call(inputs) or forward(inputs)")
+
+    # ----- configuration -----
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        """Choose the optimizer (name, keras optimizer or ``bigcore.optim`` optimizer), the loss (name or
+        callable ``(y_true, y_pred)``) and metrics (names like ``"accuracy"``)."""
+        if loss is None:
+            raise ValueError("compile needs a loss")
+        if optimizer == "rmsprop":
+            raise ValueError("rmsprop is not available; use 'adam', 'adamw' or 'sgd'")
+        spec = optimizers.get(optimizer)
+        self._opt_spec = spec
+        self.optimizer = spec if isinstance(spec, Optimizer) else None
+        self.loss = losses.get(loss)
+        self.compiled_metrics = [_resolve_metric(m, self.loss) for m in (metrics or [])]
+
+    def _build(self, x):
+        """Run one forward pass so layers with inferred sizes create their parameters; bind the optimizer."""
+        if self.loss is None:
+            raise RuntimeError("you must compile the model before training or evaluating it")
+        with no_grad():
+            was = self.training
+            self.eval()
+            self(x[:1])
+            self.train(was)
+        if self.optimizer is None:
+            params = list(self.parameters())
+            if not params:
+                raise ValueError("the model has no trainable parameters")
+            self.optimizer = self._opt_spec.build(params)
+
+    # ----- batches -----
+    @staticmethod
+    def _batches(n, batch_size, shuffle):
+        order = _wrap(_core.randperm(n)).numpy() if shuffle else np.arange(n)
+        for start in range(0, n, batch_size):
+            yield order[start : start + batch_size]
+
+    def _step(self, xb, yb):
+        self.optimizer.zero_grad()
+        pred = self(xb)
+        loss = self.loss(yb, pred)
+        loss.backward()
+        self.optimizer.step()
+        return loss, pred
+
+    def _metric_sums(self, yb, pred, sums):
+        if not self.compiled_metrics:
+            return
+        p, y = pred.detach().numpy(), yb.numpy()
+        for name, fn in self.compiled_metrics:
+            sums[name] = sums.get(name, 0.0) + float(np.sum(fn(y, p)))
+
+    # ----- training -----
+    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, initial_epoch=0):
+        """Train for ``epochs`` epochs; returns a ``History`` whose ``.history`` maps ``"loss"``, each metric and
+        their ``"val_"`` forms to one value per epoch.
+
+        ``validation_split`` holds out that fraction of the samples (the last ones, before shuffling, as Keras
+        does); ``validation_data=(x_val, y_val)`` gives them explicitly. ``shuffle`` reorders the training
+        samples every epoch with bigcore's seeded generator. ``verbose``: 0 silent, 1 progress bar, 2 one line
+        per epoch.
+        """
+        x, y = _as_tensor(x), _as_tensor(y)
+        if x is None or y is None:
+            raise ValueError("fit needs x and y")
+        n = len(x)
+        if len(y) != n:
+            raise ValueError(f"x and y have different numbers of samples: {n} and {len(y)}")
+        if validation_data is None and validation_split:
+            if not 0 < validation_split < 1:
+                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+            cut = n - int(n * validation_split)
+            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
+            n = cut
+        if n == 0:
+            raise ValueError("no training samples")
+        if batch_size is None or batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self._build(x)
+        history = callbacks_module.History()
+        cbs = list(callbacks or []) + [history]
+        history.params = {"epochs": epochs, "steps": -(-n // batch_size), "verbose": verbose}
+        for cb in cbs:
+            cb.set_model(self)
+        self.stop_training = False
+        for cb in cbs:
+            cb.on_train_begin()
+        steps = -(-n // batch_size)
+        for epoch in range(initial_epoch, epochs):
+            for cb in cbs:
+                cb.on_epoch_begin(epoch)
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            bar = ProgressBar(steps, verbose)
+            self.train()
+            total, sums = 0.0, {}
+            for step, idx in enumerate(self._batches(n, batch_size, shuffle)):
+                for cb in cbs:
+                    cb.on_train_batch_begin(step)
+                xb, yb = x[idx], y[idx]
+                loss, pred = self._step(xb, yb)
+                total += loss.item() * len(idx)
+                self._metric_sums(yb, pred, sums)
+                seen = min((step + 1) * batch_size, n)
+                logs = {**{k: v / seen for k, v in sums.items()}, "loss": total / seen}
+                bar.update(step + 1, logs)
+                for cb in cbs:
+                    cb.on_train_batch_end(step, logs)
+            logs = {**{k: v / n for k, v in sums.items()}, "loss": total / n}
+            if validation_data is not None:
+                vals = self._evaluate(*map(_as_tensor, validation_data), batch_size)
+                logs.update({f"val_{k}": v for k, v in vals.items()})
+            bar.finish(logs)
+            for cb in cbs:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in cbs:
+            cb.on_train_end()
+        return history
+
+    def _evaluate(self, x, y, batch_size):
+        was = self.training
+        self.eval()
+        total, sums, n = 0.0, {}, len(x)
+        with no_grad():
+            for idx in self._batches(n, batch_size, False):
+                pred = self(x[idx])
+                total += self.loss(y[idx], pred).item() * len(idx)
+                self._metric_sums(y[idx], pred, sums)
+        self.train(was)
+        return {**{k: v / n for k, v in sums.items()}, "loss": total / n}
+
+    def evaluate(self, x=None, y=None, batch_size=32, verbose=0):
+        """The loss and metrics on ``(x, y)``: ``[loss, *metrics]``, or the loss alone when there are no metrics."""
+        x, y = _as_tensor(x), _as_tensor(y)
+        if len(x) == 0:
+            raise ValueError("evaluate needs at least one sample")
+        if self.optimizer is None:
+            self._build(x)
+        res = self._evaluate(x, y, batch_size)
+        if verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in res.items()))
+        out = [res["loss"]] + [res[name] for name, _ in self.compiled_metrics]
+        return out if self.compiled_metrics else out[0]
+
+    def predict(self, x, batch_size=32, verbose=0):
+        """The model's outputs for ``x`` as a numpy array (evaluation mode, no graph)."""
+        x = _as_tensor(x)
+        was = self.training
+        self.eval()
+        outs = []
+        with no_grad():
+            for idx in self._batches(len(x), batch_size, False):
+                outs.append(self(x[idx]).numpy())
+        self.train(was)
+        return np.concatenate(outs) if outs else np.zeros((0,))
+
+    def summary(self):
+        """Print the layers and their parameter counts."""
+        total = 0
+        print(f'Model: "{type(self).__name__}"')
+        for name, m in self.named_children():
+            count = sum(p.numel() for p in m.parameters())
+            total += count
+            print(f"  {name:<20} {type(m).__name__:<20} {count:>10,}")
+        print(f"Total params: {total:,}")
+
+
+def _resolve_metric(m, loss):
+    return metrics.resolve(m, loss)
+
+
+class Sequential(Model):
+    """Layers applied in order: ``Sequential([Dense(128, activation="relu"), Dense(10)])``; ``add`` appends."""
+
+    def __init__(self, layers=None):
+        super().__init__()
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
+        self.add_module(str(len(self._modules)), layer)
+
+    def call(self, inputs):
+        for layer in self._modules.values():
+            inputs = layer(inputs)
+        return inputs
+
+    @property
+    def layers(self):
+        return list(self._modules.values())
