@@ -237,6 +237,16 @@ class Tensor:
 
         return (tensor, (self.numpy(), self.dtype.name, self.requires_grad))
 
+    def __deepcopy__(self, memo):
+        from .autograd import no_grad
+
+        with no_grad():
+            out = self.clone()  # fresh storage
+        if self.requires_grad:
+            out.requires_grad = True
+        memo[id(self)] = out
+        return out
+
     def detach(self):
         """A tensor sharing this one's values, cut off from the graph."""
         return _wrap(self._c.detach())

@@ -30,6 +30,11 @@ class Parameter(Tensor):
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
+    def __deepcopy__(self, memo):
+        out = Parameter(Tensor.__deepcopy__(self, {}), self.requires_grad)
+        memo[id(self)] = out
+        return out
+
     def __reduce__(self):
         return (_rebuild, (self.detach(), self.requires_grad))
 
