@@ -123,3 +123,21 @@ class LayerNormalization(Layer):
         if self.norm is None:
             self.norm = nn.LayerNorm(inputs.shape[-1], eps=self.epsilon)
         return self.norm(inputs)
+
+
+class LSTM(Layer):
+    """``LSTM(units, return_sequences=False, return_state=False)`` over batch-first input ``(B, T, features)``;
+    the input size is taken from the first call. Returns the last output ``(B, units)``, or all of them
+    ``(B, T, units)``, plus ``[h, c]`` with ``return_state``."""
+
+    def __init__(self, units, return_sequences=False, return_state=False):
+        super().__init__()
+        self.units, self.return_sequences, self.return_state = int(units), return_sequences, return_state
+        self.lstm = None
+
+    def call(self, inputs):
+        if self.lstm is None:
+            self.lstm = nn.LSTM(inputs.shape[-1], self.units, batch_first=True)
+        out, (h, c) = self.lstm(inputs)
+        result = out if self.return_sequences else out[:, -1]
+        return (result, h[0], c[0]) if self.return_state else result

@@ -9,6 +9,7 @@ from .layers import Dropout, Embedding, Flatten, Identity, LayerNorm, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
 from .parameter import Parameter
+from .rnn import LSTM
 from .transformer import (
     Transformer,
     TransformerDecoder,
@@ -21,6 +22,6 @@ __all__ = [
     "functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict",
     "Linear", "Embedding", "LayerNorm", "Dropout", "Flatten", "Identity",
     "ReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
-    "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
+    "LSTM", "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
     "TransformerDecoderLayer", "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss",
 ]

@@ -212,6 +212,9 @@ pub enum Op {
         /// Number of rows not ignored.
         count: usize,
     },
+    /// One LSTM layer over a sequence: inputs `[x, h0, c0, w_ih, w_hh]` or with a summed bias appended; the
+    /// output packs `[h_1..h_T, h_T, c_T]`.
+    Lstm,
     /// Placeholder left when backward freed the graph.
     Freed(&'static str),
 }
@@ -260,6 +263,7 @@ impl Op {
             Op::Softmax { log: true, .. } => "log_softmax",
             Op::LayerNorm { .. } => "layer_norm",
             Op::CrossEntropy { .. } => "cross_entropy",
+            Op::Lstm => "lstm",
             Op::Freed(name) => name,
         }
     }

@@ -6,6 +6,7 @@ pub mod cross_entropy;
 pub mod gemm;
 pub mod index;
 pub mod layernorm;
+pub mod lstm;
 pub mod optim;
 pub mod reduce;
 pub mod softmax;

@@ -6,6 +6,7 @@ pub mod elementwise;
 pub mod linalg;
 pub mod movement;
 pub mod nn;
+pub mod recurrent;
 pub mod reduce;
 
 pub use creation::{arange, full, rand, randn, zeros};

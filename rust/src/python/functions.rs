@@ -273,6 +273,22 @@ fn embedding(py: Python<'_>, ids: P<'_>, weight: P<'_>) -> PyResult<PyTensor> {
 }
 
 #[pyfunction]
+#[pyo3(signature = (x, h0, c0, w_ih, w_hh, bias=None))]
+fn lstm(
+    py: Python<'_>,
+    x: P<'_>,
+    h0: P<'_>,
+    c0: P<'_>,
+    w_ih: P<'_>,
+    w_hh: P<'_>,
+    bias: Option<P<'_>>,
+) -> PyResult<PyTensor> {
+    let (x, h0, c0, wi, wh) = (x.t.clone(), h0.t.clone(), c0.t.clone(), w_ih.t.clone(), w_hh.t.clone());
+    let b = bias.map(|b| b.t.clone());
+    run(py, "lstm", move || ops::recurrent::lstm(&x, &h0, &c0, &wi, &wh, b.as_ref()))
+}
+
+#[pyfunction]
 fn dropout(py: Python<'_>, x: P<'_>, p: f64, training: bool) -> PyResult<PyTensor> {
     let x = x.t.clone();
     run(py, "dropout", move || nn::dropout(&x, p, training))
@@ -395,6 +411,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         cross_entropy,
         embedding,
         dropout,
+        lstm,
         full,
         arange,
         rand,
