@@ -5,7 +5,21 @@ import collections
 from .module import Module
 
 
-class Sequential(Module):
+class _Indexed(Module):
+    """Children named "0", "1", ...: length, iteration and ``append`` shared by Sequential and ModuleList."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class Sequential(_Indexed):
     """Modules called in order, each on the previous one's output.
 
     ``Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))`` or ``Sequential(OrderedDict(...))``.
@@ -31,18 +45,8 @@ class Sequential(Module):
             return Sequential(collections.OrderedDict(list(self._modules.items())[idx]))
         return mods[idx]
 
-    def __len__(self):
-        return len(self._modules)
 
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-
-class ModuleList(Module):
+class ModuleList(_Indexed):
     """A list of modules, registered so their parameters are found. Index, iterate, ``append``, ``extend``."""
 
     def __init__(self, modules=None):
@@ -57,16 +61,6 @@ class ModuleList(Module):
     def __setitem__(self, idx, module):
         key = list(self._modules)[idx]
         self.add_module(key, module)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
 
     def extend(self, modules):
         for m in modules:

@@ -6,6 +6,7 @@
 //! steps is one (T*B, I) x (I, 4H) product; each step adds one (B, H) x (H, 4H) product. The backward pass
 //! (through time) collects every step's gate gradients and forms dW_ih, dW_hh and dx as three large products.
 
+use super::activation::sigmoid;
 use super::gemm::{gemm, Kernel, MatRef};
 use crate::dtype::Float;
 
@@ -17,16 +18,6 @@ pub struct Saved<T> {
     pub c: Vec<T>,
     /// Hidden states (T + 1, B, H), h_0 first.
     pub h: Vec<T>,
-}
-
-#[inline]
-fn sigmoid<T: Float>(x: T) -> T {
-    if x >= T::ZERO {
-        T::ONE / (T::ONE + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::ONE + e)
-    }
 }
 
 /// Forward over the sequence. `bias` is `b_ih + b_hh` (4H) when present. Returns the saved state; the outputs

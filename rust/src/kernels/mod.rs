@@ -2,6 +2,7 @@
 //! convention (`forward(out, saved.., inputs.., dims..)`, `backward(dinp.., dout, saved.., dims..)`, the
 //! backward accumulating with `+=`).
 
+pub mod activation;
 pub mod cross_entropy;
 pub mod gemm;
 pub mod index;

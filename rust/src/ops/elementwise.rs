@@ -7,6 +7,7 @@ use super::converted;
 use crate::autograd::{record, Binary, Op, Unary};
 use crate::dtype::{DType, Element, Float};
 use crate::error::{Error, Result};
+use crate::kernels::activation::sigmoid;
 use crate::kernels::strided::{map1, map2, map3, Plan};
 use crate::shape::{broadcast_shapes, broadcast_strides, strides};
 use crate::tensor::Tensor;
@@ -79,16 +80,6 @@ fn binary(kind: Binary, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         _ => Tensor::from_storage(i64::into_storage(binary_i64(kind, &ca, &cb, &shape)?), shape),
     };
     Ok(record(out, &[a, b], || Op::Binary(kind)))
-}
-
-#[inline(always)]
-fn sigmoid<T: Float>(x: T) -> T {
-    if x >= T::ZERO {
-        T::ONE / (T::ONE + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::ONE + e)
-    }
 }
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
