@@ -8,7 +8,6 @@
 
 use super::activation::sigmoid;
 use super::gemm::{gemm, Kernel, MatRef};
-use crate::dtype::Float;
 
 /// What the forward saves for the backward.
 pub struct Saved<T> {
