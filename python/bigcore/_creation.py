@@ -102,8 +102,8 @@ def randn(*size, dtype=None, requires_grad=False):
     return _new(_core.randn(_dims(size), (to_dtype(dtype) or float32).name), requires_grad)
 
 
-def empty_like_shape(shape, dtype=None):
-    """Storage for a parameter of ``shape`` (zeros; every layer initializes it right after)."""
+def param_storage(shape, dtype=None):
+    """Zeros of ``shape`` for a layer to wrap in a Parameter and initialize right after."""
     return zeros(shape, dtype=to_dtype(dtype) or float32)
 
 

@@ -221,7 +221,7 @@ class Tensor:
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", precision=4)
         extra = []
-        if self.dtype in (float64, bool_) and self.numel() == 0 or self.dtype is float64:
+        if self.dtype is float64:  # float32 and int64 are the defaults; bool shows in the values
             extra.append(f"dtype={self.dtype!r}")
         if self.grad_fn is not None:
             extra.append(f"grad_fn=<{self.grad_fn}>")

@@ -44,13 +44,13 @@ class MultiheadAttention(Module):
             raise ValueError("add_bias_kv, add_zero_attn and kdim/vdim different from embed_dim are not supported")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout probability has to be in [0, 1), but got {dropout}")
-        from .._creation import empty_like_shape
+        from .._creation import param_storage
 
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
         self.dropout, self.batch_first = float(dropout), batch_first
-        self.in_proj_weight = Parameter(empty_like_shape((3 * embed_dim, embed_dim), dtype))
+        self.in_proj_weight = Parameter(param_storage((3 * embed_dim, embed_dim), dtype))
         if bias:
-            self.in_proj_bias = Parameter(empty_like_shape((3 * embed_dim,), dtype))
+            self.in_proj_bias = Parameter(param_storage((3 * embed_dim,), dtype))
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)

@@ -4,7 +4,7 @@
 import math
 import numbers
 
-from .._creation import empty_like_shape
+from .._creation import param_storage
 from ..autograd import no_grad
 from . import functional as F
 from . import init
@@ -36,9 +36,9 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, dtype=None):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = Parameter(empty_like_shape((self.out_features, self.in_features), dtype))
+        self.weight = Parameter(param_storage((self.out_features, self.in_features), dtype))
         if bias:
-            self.bias = Parameter(empty_like_shape((self.out_features,), dtype))
+            self.bias = Parameter(param_storage((self.out_features,), dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -69,7 +69,7 @@ class Embedding(Module):
                 raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings ({self.num_embeddings})")
             padding_idx = padding_idx % self.num_embeddings
         self.padding_idx = padding_idx
-        self.weight = Parameter(empty_like_shape((self.num_embeddings, self.embedding_dim), dtype))
+        self.weight = Parameter(param_storage((self.num_embeddings, self.embedding_dim), dtype))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -102,9 +102,9 @@ class LayerNorm(Module):
         self.eps = float(eps)
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(empty_like_shape(self.normalized_shape, dtype))
+            self.weight = Parameter(param_storage(self.normalized_shape, dtype))
             if bias:
-                self.bias = Parameter(empty_like_shape(self.normalized_shape, dtype))
+                self.bias = Parameter(param_storage(self.normalized_shape, dtype))
             else:
                 self.register_parameter("bias", None)
         else:

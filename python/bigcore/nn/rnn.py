@@ -5,7 +5,7 @@
 import math
 
 from .. import _core
-from .._creation import arange, empty_like_shape, zeros
+from .._creation import arange, param_storage, zeros
 from .._functions import cat, stack
 from .._tensor import _wrap
 from ..errors import ShapeError
@@ -51,11 +51,11 @@ class LSTM(Module):
             for direction in range(d):
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
                 in_sz = self.input_size if layer == 0 else self.hidden_size * d
-                setattr(self, "weight_ih" + sfx, Parameter(empty_like_shape((h4, in_sz), dtype)))
-                setattr(self, "weight_hh" + sfx, Parameter(empty_like_shape((h4, self.hidden_size), dtype)))
+                setattr(self, "weight_ih" + sfx, Parameter(param_storage((h4, in_sz), dtype)))
+                setattr(self, "weight_hh" + sfx, Parameter(param_storage((h4, self.hidden_size), dtype)))
                 if bias:
-                    setattr(self, "bias_ih" + sfx, Parameter(empty_like_shape((h4,), dtype)))
-                    setattr(self, "bias_hh" + sfx, Parameter(empty_like_shape((h4,), dtype)))
+                    setattr(self, "bias_ih" + sfx, Parameter(param_storage((h4,), dtype)))
+                    setattr(self, "bias_hh" + sfx, Parameter(param_storage((h4,), dtype)))
         self.reset_parameters()
 
     def reset_parameters(self):

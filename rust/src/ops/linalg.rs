@@ -212,8 +212,7 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     }
     let (xc, wc) = (converted(x, dt)?, converted(w, dt)?);
     let bc = b.map(|b| converted(b, dt)).transpose()?;
-    let m = x.numel() / k.max(1);
-    let m = if k == 0 { x.shape()[..x.ndim() - 1].iter().product() } else { m };
+    let m: usize = x.shape()[..x.ndim() - 1].iter().product(); // rows: every dim but the features
     let mut shape = x.shape()[..x.ndim() - 1].to_vec();
     shape.push(n);
     let storage = crate::with_float!(dt, "linear", T => {
