@@ -26,6 +26,9 @@ QUICK = [(256, 256, 256), (1024, 1024, 1024), (256, 2304, 768), (768, 3072, 256)
 
 
 def median_time(fn, repeats):
+    # OpenBLAS's workers spin for a while after each call; on 2 cores they would steal the next contender's
+    # cores. Pausing first lets every contender start on an idle machine.
+    time.sleep(0.2)
     fn()  # warm up (packing buffers, thread pool)
     times = []
     for _ in range(repeats):
