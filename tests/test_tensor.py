@@ -117,3 +117,22 @@ def test_to_and_detach():
     assert t.detach()._c.shares_storage(t._c)
     c = t.clone()
     assert not c._c.shares_storage(t._c) and c.tolist() == t.tolist()
+
+
+def test_pickle_and_deepcopy_round_trip():
+    import copy
+    import pickle
+
+    import bigcore.nn as nn
+
+    t = bigcore.tensor([[1.5, -2.0]], dtype=bigcore.float64, requires_grad=True)
+    back = pickle.loads(pickle.dumps(t))
+    assert back.dtype is bigcore.float64 and back.requires_grad and back.tolist() == t.tolist()
+    p = nn.Parameter(bigcore.ones(2, 3))
+    q = pickle.loads(pickle.dumps(p))
+    assert isinstance(q, nn.Parameter) and q.requires_grad and q.shape == (2, 3)
+    m = nn.Linear(3, 2)
+    m2 = copy.deepcopy(m)
+    assert not m2.weight._c.shares_storage(m.weight._c)
+    np.testing.assert_array_equal(m2.weight.numpy(), m.weight.numpy())
+    assert bigcore.tensor([True]).dtype is pickle.loads(pickle.dumps(bigcore.bool))
