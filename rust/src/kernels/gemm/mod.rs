@@ -93,12 +93,17 @@ pub fn gemm_with<T: Kernel + Default>(
             }
             v
         };
+        // The calling thread computes the first band itself (`in_place_scope`): from a Python thread that saves
+        // handing the whole region to the pool and sleeping until it returns.
         let pool = parallel::pool();
-        pool.scope(|s| {
+        let mut bands = bands.into_iter();
+        let (i0_first, first) = bands.next().expect("m > 0 gives at least one band");
+        pool.in_place_scope(|s| {
             for (i0, band) in bands {
                 let h = rows.min(m - i0);
                 s.spawn(move |_| block(simd, i0, h, 0, n, k, alpha, a, b, band, ldc, 0));
             }
+            block(simd, i0_first, rows.min(m - i0_first), 0, n, k, alpha, a, b, first, ldc, 0);
         });
     } else {
         // split columns: each task computes alpha * A @ B[:, j0..j0+w] into its own buffer, added to C afterwards
@@ -107,10 +112,13 @@ pub fn gemm_with<T: Kernel + Default>(
         let ranges: Vec<(usize, usize)> = (0..n).step_by(cols).map(|j0| (j0, cols.min(n - j0))).collect();
         let mut parts: Vec<Vec<T>> = ranges.iter().map(|&(_, w)| vec![T::ZERO; m * w]).collect();
         let pool = parallel::pool();
-        pool.scope(|s| {
-            for (&(j0, w), part) in ranges.iter().zip(parts.iter_mut()) {
+        let mut work = ranges.iter().zip(parts.iter_mut());
+        let (&(j0_first, w_first), first) = work.next().expect("n > 0 gives at least one range");
+        pool.in_place_scope(|s| {
+            for (&(j0, w), part) in work {
                 s.spawn(move |_| block(simd, 0, m, j0, w, k, alpha, a, b, part, w, j0));
             }
+            block(simd, 0, m, j0_first, w_first, k, alpha, a, b, first, w_first, j0_first);
         });
         for (&(j0, w), part) in ranges.iter().zip(&parts) {
             for i in 0..m {
