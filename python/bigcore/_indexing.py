@@ -29,12 +29,8 @@ def getitem(t, key):
 
     # fast path for batching: a 1-D integer numpy array picks rows
     if isinstance(key, np.ndarray) and key.ndim == 1 and key.dtype.kind in "iu" and t.ndim > 0:
-        size = t.shape[0]
-        if key.size and (key.min() < -size or key.max() >= size):
-            _index_array(key, size, 0)  # raises the out-of-range error
-        if key.size and key.min() < 0:
-            key = np.where(key < 0, key + size, key)
-        return _wrap(_core.index_select(t._c, 0, _core.from_numpy(np.ascontiguousarray(key, dtype=np.int64))))
+        idx = _index_array(key, t.shape[0], 0)
+        return _wrap(_core.index_select(t._c, 0, _core.from_numpy(np.ascontiguousarray(idx))))
 
     if not isinstance(key, tuple):
         key = (key,)

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._dtype import bool_, float32, float64, from_numpy_dtype, int64, to_dtype
+from ._dtype import bool_, float32, float64, int64, to_dtype
 from .errors import OutOfRangeError
 
 _DTYPES = {"float32": float32, "float64": float64, "int64": int64, "bool": bool_}
@@ -563,4 +563,4 @@ def _tensor_from_numpy(arr, requires_grad=False):
     return t
 
 
-__all__ = ["Tensor", "MaxResult", "from_numpy_dtype"]
+__all__ = ["Tensor", "MaxResult"]

@@ -14,7 +14,8 @@ from ..autograd import no_grad
 from ..nn import Module
 from ..optim import Optimizer
 from . import callbacks as callbacks_module
-from . import losses, metrics, optimizers
+from . import losses, optimizers
+from .metrics import resolve as resolve_metric
 from .progress import ProgressBar
 
 
@@ -73,7 +74,7 @@ class Model(Module):
         self._opt_spec = spec
         self.optimizer = spec if isinstance(spec, Optimizer) else None
         self.loss = losses.get(loss)
-        self.compiled_metrics = [_resolve_metric(m, self.loss) for m in (metrics or [])]
+        self.compiled_metrics = [resolve_metric(m, self.loss) for m in (metrics or [])]
 
     def _build(self, x):
         """Run one forward pass so layers with inferred sizes create their parameters; bind the optimizer."""
@@ -228,10 +229,6 @@ class Model(Module):
             total += count
             print(f"  {name:<20} {type(m).__name__:<20} {count:>10,}")
         print(f"Total params: {total:,}")
-
-
-def _resolve_metric(m, loss):
-    return metrics.resolve(m, loss)
 
 
 class Sequential(Model):

@@ -9,7 +9,6 @@ import numpy as np
 from .. import _core
 from .._dtype import to_dtype
 from .._tensor import Tensor, _as_c
-from ..errors import ShapeError
 from .parameter import Parameter
 
 _IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])

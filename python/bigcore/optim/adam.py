@@ -1,6 +1,7 @@
 """Adam and AdamW (PyTorch's semantics and defaults), each step one fused engine call per group."""
 
-from .optimizer import Optimizer, _c, _core
+from .. import _core
+from .optimizer import Optimizer, _c
 
 
 class Adam(Optimizer):

@@ -5,7 +5,6 @@ import copy
 
 import numpy as np
 
-from .. import _core
 from .._creation import tensor, zeros_like
 from .._tensor import Tensor
 
@@ -122,7 +121,5 @@ class Optimizer:
 
 
 def _c(ts):
+    """The engine handles of a list of tensors."""
     return [t._c for t in ts]
-
-
-__all__ = ["Optimizer", "_c", "_core"]

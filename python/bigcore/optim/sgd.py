@@ -1,6 +1,7 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (PyTorch's semantics)."""
 
-from .optimizer import Optimizer, _c, _core
+from .. import _core
+from .optimizer import Optimizer, _c
 
 
 class SGD(Optimizer):
