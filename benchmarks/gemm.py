@@ -1,7 +1,11 @@
 """Matrix-product throughput: bigcore vs numpy (OpenBLAS), and PyTorch when installed, on the same float32 inputs
-in one process, interleaved. Prints GFLOP/s (median of repeats) and the ratio to each peer.
+in one process, interleaved. Prints GFLOP/s (median of all timed calls) and the ratio to each peer.
 
-    python benchmarks/gemm.py [--threads 1,2] [--repeats 7] [--quick]
+    python benchmarks/gemm.py [--threads 1,2] [--rounds 5] [--quick]
+
+Each shape runs `rounds` rounds; a round times a block of calls of each contender in turn, each block after a
+short pause. Blocks (not single calls) alternate because every library's workers spin for a while after a call
+and would steal the next contender's cores on a 2-core machine; rounds spread the machine's noise over everyone.
 """
 
 import argparse
@@ -25,23 +29,19 @@ SHAPES = [  # (M, N, K): C (M x N) = A (M x K) @ B (K x N)
 QUICK = [(256, 256, 256), (1024, 1024, 1024), (256, 2304, 768), (768, 3072, 256), (127, 253, 509)]
 
 
-def median_time(fn, repeats):
-    # OpenBLAS's workers spin for a while after each call; on 2 cores they would steal the next contender's
-    # cores. Pausing first lets every contender start on an idle machine.
-    time.sleep(0.2)
+def timed_block(fn, calls, times):
+    time.sleep(0.1)  # let the previous contender's spinning workers go idle
     fn()  # warm up (packing buffers, thread pool)
-    times = []
-    for _ in range(repeats):
+    for _ in range(calls):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="a shorter list of shapes")
     args = ap.parse_args()
     try:
@@ -49,7 +49,7 @@ def main():
     except ImportError:
         threadpool_limits = None
     rng = np.random.default_rng(0)
-    print(f"simd={bigcore.simd_level()}  torch={'yes' if torch else 'no'}  (GFLOP/s, median of {args.repeats})")
+    print(f"simd={bigcore.simd_level()}  torch={'yes' if torch else 'no'}  (GFLOP/s, median over {args.rounds} rounds)")
     for threads in [int(t) for t in args.threads.split(",")]:
         bigcore.set_num_threads(threads)
         if torch:
@@ -62,13 +62,19 @@ def main():
             b = rng.standard_normal((k, n), dtype=np.float32)
             ta, tb = bigcore.tensor(a), bigcore.tensor(b)
             flop = 2.0 * m * n * k / 1e9
-            g_big = flop / median_time(lambda: ta @ tb, args.repeats)
-            g_np = flop / median_time(lambda: a @ b, args.repeats)
-            line = f"{f'{m}x{n}x{k}':>20} {g_big:9.1f} {g_np:9.1f} {g_big / g_np:7.2f}"
+            calls = max(3, int(0.1 / (flop / 100)))  # about 0.1 s a block at 100 GFLOP/s
+            contenders = {"bigcore": lambda: ta @ tb, "numpy": lambda: a @ b}
             if torch:
                 pa, pb = torch.from_numpy(a), torch.from_numpy(b)
-                g_t = flop / median_time(lambda: pa @ pb, args.repeats)
-                line += f" {g_t:9.1f} {g_big / g_t:7.2f}"
+                contenders["torch"] = lambda: pa @ pb
+            times = {name: [] for name in contenders}
+            for _ in range(args.rounds):
+                for name, fn in contenders.items():
+                    timed_block(fn, calls, times[name])
+            g = {name: flop / statistics.median(t) for name, t in times.items()}
+            line = f"{f'{m}x{n}x{k}':>20} {g['bigcore']:9.1f} {g['numpy']:9.1f} {g['bigcore'] / g['numpy']:7.2f}"
+            if torch:
+                line += f" {g['torch']:9.1f} {g['bigcore'] / g['torch']:7.2f}"
             print(line, flush=True)
         if limit:
             limit.unregister()

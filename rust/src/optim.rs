@@ -51,15 +51,14 @@ fn check_distinct(op: &'static str, p: &Tensor, others: &[&Tensor]) -> Result<()
     Ok(())
 }
 
-/// Run `f` for every parameter: on the calling thread when the total work is small (waking the pool costs
-/// tens of microseconds, more than updating a small model), else one parameter per task.
+/// Run `f` for every parameter: on the calling thread when the total work is small (a region costs more than
+/// updating a small model), else one parameter per task.
 fn par_each(params: &[Tensor], f: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
-    use rayon::prelude::*;
     let total: usize = params.iter().map(Tensor::numel).sum();
     if total < crate::parallel::MIN_PARALLEL || params.len() < 2 {
         return (0..params.len()).try_for_each(f);
     }
-    crate::parallel::install(|| (0..params.len()).into_par_iter().try_for_each(&f))
+    crate::parallel::try_run(params.len(), f)
 }
 
 /// One SGD step over `params` with their `grads` and momentum buffers (`first` marks buffers never filled).

@@ -4,7 +4,7 @@
 use crate::autograd::{record, Op};
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{gemm, Kernel, MatRef};
+use crate::kernels::gemm::{active_simd, gemm, gemm_with, Kernel, MatRef};
 use crate::kernels::strided::Plan;
 use crate::ops::converted;
 use crate::parallel;
@@ -68,25 +68,11 @@ fn bmm_t<T: Kernel + Default>(
     let threads = parallel::num_threads();
     if offs.len() >= 2 * threads && threads > 1 && m * n * k * offs.len() >= parallel::MIN_PARALLEL * 16 {
         // many small products: one product per task, each single-threaded inside
-        use rayon::prelude::*;
-        parallel::install(|| {
-            out.par_chunks_mut(m * n).zip(offs.par_iter()).for_each(|(c, &o)| {
-                let a = MatRef { data: &av[o.0..], rs: ars, cs: acs };
-                let b = MatRef { data: &bv[o.1..], rs: brs, cs: bcs };
-                crate::kernels::gemm::gemm_with(
-                    crate::kernels::gemm::active_simd(),
-                    1,
-                    m,
-                    n,
-                    k,
-                    T::ONE,
-                    a,
-                    b,
-                    T::ZERO,
-                    c,
-                    n,
-                );
-            })
+        parallel::each_chunk(&mut out, m * n, |i, c| {
+            let (oa, ob) = offs[i];
+            let a = MatRef { data: &av[oa..], rs: ars, cs: acs };
+            let b = MatRef { data: &bv[ob..], rs: brs, cs: bcs };
+            gemm_with(active_simd(), 1, m, n, k, T::ONE, a, b, T::ZERO, c, n);
         });
     } else {
         for (c, &o) in out.chunks_exact_mut(m * n).zip(&offs) {

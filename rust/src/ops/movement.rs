@@ -58,7 +58,7 @@ impl Tensor {
         }
         let mut out: Vec<usize> = shape.iter().map(|&s| s.max(0) as usize).collect();
         if let Some(i) = infer {
-            if known == 0 || self.numel() % known != 0 {
+            if known == 0 || !self.numel().is_multiple_of(known) {
                 return Err(Error::shape(
                     "reshape",
                     format!("shape {shape:?} is invalid for input of size {} (shape {:?})", self.numel(), self.shape()),

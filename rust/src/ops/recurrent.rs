@@ -22,7 +22,7 @@ fn dims(
         return bad(format!("input must be (T, B, input_size), got {:?}", x.shape()));
     }
     let (t, bsz, i) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-    if w_hh.ndim() != 2 || w_hh.shape()[0] % 4 != 0 || w_hh.shape()[0] != 4 * w_hh.shape()[1] {
+    if w_hh.ndim() != 2 || !w_hh.shape()[0].is_multiple_of(4) || w_hh.shape()[0] != 4 * w_hh.shape()[1] {
         return bad(format!("weight_hh must be (4*hidden_size, hidden_size), got {:?}", w_hh.shape()));
     }
     let h = w_hh.shape()[1];

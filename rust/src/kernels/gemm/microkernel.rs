@@ -1,9 +1,14 @@
-//! The register-blocked microkernel: `C[MR x NR] += alpha * Apanel(MR x kc) * Bpanel(kc x NR)` on packed panels.
+//! The register-blocked microkernel: `C[mr x nr] = alpha * Apanel(MR x kc) * Bpanel(kc x NR) + beta * C` on
+//! packed panels, for the `mr <= MR`, `nr <= NR` corner of the tile that lies inside C.
 //!
-//! One generic `#[inline(always)]` body, compiled three times: inside `#[target_feature]` wrappers for AVX-512
-//! and AVX2+FMA, and plain for the portable path. The accumulators are a fixed-size array the compiler keeps in
-//! vector registers; the tile sizes per level are chosen so the accumulators fill most of the register file
-//! (AVX-512: 6 x 32 f32 = 12 zmm; AVX2: 6 x 16 f32 = 12 ymm).
+//! f32 on AVX2 and AVX-512 runs the hand-written kernels of `x86.rs`. Everything else (the portable path, and f64,
+//! which exists for exact checks) runs one generic `#[inline(always)]` body, compiled inside `#[target_feature]`
+//! wrappers per level. The accumulators are a fixed-size array the compiler keeps in vector registers; the tile
+//! sizes per level are chosen so the accumulators fill most of the register file (AVX-512: 6 x 32 f32 = 12 zmm;
+//! AVX2: 6 x 16 f32 = 12 ymm).
+//!
+//! C is a raw pointer because threads write disjoint tiles of one matrix that are not contiguous slices.
+//! `beta == 0` writes C without reading it (NaNs in C do not propagate), as BLAS does.
 
 use super::dispatch::Simd;
 use crate::dtype::Float;
@@ -21,16 +26,19 @@ pub fn tile<T: Float>(simd: Simd) -> (usize, usize) {
     }
 }
 
-/// The body: `acc = Apanel * Bpanel`, then `C += alpha * acc` for the `mr x nr` corner that is inside C.
-/// `ap` is `kc` groups of `MR` values, `bp` is `kc` groups of `NR` values; `c` starts at the tile's corner.
+/// The generic body. `ap` is `kc` groups of `MR` values, `bp` is `kc` groups of `NR` values.
+///
+/// # Safety
+/// `c.add(i * ldc + j)` is valid for reads and writes for `i < mr`, `j < nr`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn body<T: Float, const MR: usize, const NR: usize, const FMA: bool>(
+unsafe fn body<T: Float, const MR: usize, const NR: usize, const FMA: bool>(
     kc: usize,
     alpha: T,
     ap: &[T],
     bp: &[T],
-    c: &mut [T],
+    beta: T,
+    c: *mut T,
     ldc: usize,
     mr: usize,
     nr: usize,
@@ -44,86 +52,175 @@ fn body<T: Float, const MR: usize, const NR: usize, const FMA: bool>(
             }
         }
     }
-    for i in 0..mr {
-        let row = &mut c[i * ldc..i * ldc + nr];
-        for (cv, &av) in row.iter_mut().zip(&acc[i][..nr]) {
-            *cv += alpha * av;
+    for (i, row) in acc.iter().enumerate().take(mr) {
+        for (j, &v) in row.iter().enumerate().take(nr) {
+            // SAFETY: i < mr and j < nr, inside the range the caller guarantees.
+            let p = unsafe { c.add(i * ldc + j) };
+            // SAFETY: as above.
+            unsafe { *p = if beta == T::ZERO { alpha * v } else { alpha * v + beta * *p } };
         }
     }
 }
 
-macro_rules! kernel_fns {
+macro_rules! generic_fns {
     ($t:ty, $scalar:ident, $avx2:ident, $avx512:ident, ($smr:literal, $snr:literal), ($amr:literal, $anr:literal), ($bmr:literal, $bnr:literal)) => {
+        /// # Safety
+        /// As for `body`.
         #[allow(clippy::too_many_arguments)]
-        fn $scalar(kc: usize, alpha: $t, ap: &[$t], bp: &[$t], c: &mut [$t], ldc: usize, mr: usize, nr: usize) {
-            body::<$t, $smr, $snr, false>(kc, alpha, ap, bp, c, ldc, mr, nr)
+        unsafe fn $scalar(
+            kc: usize,
+            alpha: $t,
+            ap: &[$t],
+            bp: &[$t],
+            beta: $t,
+            c: *mut $t,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+        ) {
+            // SAFETY: forwarded contract.
+            unsafe { body::<$t, $smr, $snr, false>(kc, alpha, ap, bp, beta, c, ldc, mr, nr) }
         }
 
+        /// # Safety
+        /// As for `body`, and the CPU supports avx2 and fma.
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         #[allow(clippy::too_many_arguments)]
-        fn $avx2(kc: usize, alpha: $t, ap: &[$t], bp: &[$t], c: &mut [$t], ldc: usize, mr: usize, nr: usize) {
-            body::<$t, $amr, $anr, true>(kc, alpha, ap, bp, c, ldc, mr, nr)
+        unsafe fn $avx2(
+            kc: usize,
+            alpha: $t,
+            ap: &[$t],
+            bp: &[$t],
+            beta: $t,
+            c: *mut $t,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+        ) {
+            // SAFETY: forwarded contract.
+            unsafe { body::<$t, $amr, $anr, true>(kc, alpha, ap, bp, beta, c, ldc, mr, nr) }
         }
 
+        /// # Safety
+        /// As for `body`, and the CPU supports avx512f, avx2 and fma.
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f,avx2,fma")]
         #[allow(clippy::too_many_arguments)]
-        fn $avx512(kc: usize, alpha: $t, ap: &[$t], bp: &[$t], c: &mut [$t], ldc: usize, mr: usize, nr: usize) {
-            body::<$t, $bmr, $bnr, true>(kc, alpha, ap, bp, c, ldc, mr, nr)
+        unsafe fn $avx512(
+            kc: usize,
+            alpha: $t,
+            ap: &[$t],
+            bp: &[$t],
+            beta: $t,
+            c: *mut $t,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+        ) {
+            // SAFETY: forwarded contract.
+            unsafe { body::<$t, $bmr, $bnr, true>(kc, alpha, ap, bp, beta, c, ldc, mr, nr) }
         }
     };
 }
 
-kernel_fns!(f32, f32_scalar, f32_avx2, f32_avx512, (4, 8), (6, 16), (6, 32));
-kernel_fns!(f64, f64_scalar, f64_avx2, f64_avx512, (4, 4), (6, 8), (6, 16));
+generic_fns!(f64, f64_scalar, f64_avx2, f64_avx512, (4, 4), (6, 8), (6, 16));
 
-/// A microkernel for one dtype: dispatches to the compiled body of a SIMD level.
-pub trait Kernel: Float {
-    /// Run the tile for `simd` (which must be supported by this CPU: `dispatch::active` guarantees it).
+/// # Safety
+/// As for `body`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn f32_scalar(
+    kc: usize,
+    alpha: f32,
+    ap: &[f32],
+    bp: &[f32],
+    beta: f32,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { body::<f32, 4, 8, false>(kc, alpha, ap, bp, beta, c, ldc, mr, nr) }
+}
+
+/// A microkernel for one dtype: dispatches to the compiled kernel of a SIMD level.
+pub trait Kernel: Float + super::pack::Pack {
+    /// Run the tile for `simd`.
+    ///
+    /// # Safety
+    /// `simd` is supported by this CPU (`dispatch::active` and `dispatch::best` guarantee it); `ap` and `bp` hold
+    /// `kc` steps of the tile's `MR` and `NR` values; `1 <= mr <= MR`, `1 <= nr <= NR`; `c.add(i * ldc + j)` is
+    /// valid for reads and writes for `i < mr`, `j < nr`, and no other thread accesses those elements meanwhile.
     #[allow(clippy::too_many_arguments)]
-    fn run(
+    unsafe fn run(
         simd: Simd,
         kc: usize,
         alpha: Self,
         ap: &[Self],
         bp: &[Self],
-        c: &mut [Self],
+        beta: Self,
+        c: *mut Self,
         ldc: usize,
         mr: usize,
         nr: usize,
     );
 }
 
-macro_rules! kernel_impl {
-    ($t:ty, $scalar:ident, $avx2:ident, $avx512:ident) => {
-        impl Kernel for $t {
-            #[inline]
-            fn run(
-                simd: Simd,
-                kc: usize,
-                alpha: $t,
-                ap: &[$t],
-                bp: &[$t],
-                c: &mut [$t],
-                ldc: usize,
-                mr: usize,
-                nr: usize,
-            ) {
-                match simd {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `simd` comes from `dispatch::active`, which never returns a level the CPU lacks,
-                    // so the avx512f/avx2/fma instructions in this function exist. The body only indexes slices.
-                    Simd::Avx512 => unsafe { $avx512(kc, alpha, ap, bp, c, ldc, mr, nr) },
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: as above, for avx2 and fma.
-                    Simd::Avx2 => unsafe { $avx2(kc, alpha, ap, bp, c, ldc, mr, nr) },
-                    _ => $scalar(kc, alpha, ap, bp, c, ldc, mr, nr),
-                }
-            }
+impl Kernel for f32 {
+    #[inline]
+    unsafe fn run(
+        simd: Simd,
+        kc: usize,
+        alpha: f32,
+        ap: &[f32],
+        bp: &[f32],
+        beta: f32,
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+    ) {
+        let (tmr, tnr) = tile::<f32>(simd);
+        debug_assert!(mr >= 1 && mr <= tmr && nr >= 1 && nr <= tnr);
+        assert!(ap.len() >= kc * tmr && bp.len() >= kc * tnr, "gemm microkernel: panels too short for the tile");
+        let (a, b) = (ap.as_ptr(), bp.as_ptr());
+        match simd {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the panel lengths are checked above; C and the CPU level are the caller's contract.
+            Simd::Avx512 => unsafe { super::x86::sgemm_avx512_6x32(kc, alpha, a, b, beta, c, ldc, mr, nr) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Simd::Avx2 => unsafe { super::x86::sgemm_avx2_6x16(kc, alpha, a, b, beta, c, ldc, mr, nr) },
+            // SAFETY: as above (no CPU feature needed).
+            _ => unsafe { f32_scalar(kc, alpha, ap, bp, beta, c, ldc, mr, nr) },
         }
-    };
+    }
 }
 
-kernel_impl!(f32, f32_scalar, f32_avx2, f32_avx512);
-kernel_impl!(f64, f64_scalar, f64_avx2, f64_avx512);
+impl Kernel for f64 {
+    #[inline]
+    unsafe fn run(
+        simd: Simd,
+        kc: usize,
+        alpha: f64,
+        ap: &[f64],
+        bp: &[f64],
+        beta: f64,
+        c: *mut f64,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+    ) {
+        match simd {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the caller's contract (CPU level, C range); the body only indexes the panel slices.
+            Simd::Avx512 => unsafe { f64_avx512(kc, alpha, ap, bp, beta, c, ldc, mr, nr) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Simd::Avx2 => unsafe { f64_avx2(kc, alpha, ap, bp, beta, c, ldc, mr, nr) },
+            // SAFETY: as above.
+            _ => unsafe { f64_scalar(kc, alpha, ap, bp, beta, c, ldc, mr, nr) },
+        }
+    }
+}

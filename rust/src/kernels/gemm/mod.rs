@@ -18,6 +18,8 @@
 mod dispatch;
 mod microkernel;
 mod pack;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 pub use dispatch::{active as active_simd, best as best_simd, Simd};
 pub use microkernel::Kernel;
@@ -28,11 +30,16 @@ use crate::parallel;
 const KC: usize = 256;
 const MC: usize = 120;
 const NC: usize = 2048;
+/// B panels packed together on the first pass over a block (see `pack::pack_b_panels`).
+const GROUP: usize = 4;
 
 /// `C = alpha * A @ B + beta * C`, where A is `m x k`, B is `k x n`, C is `m x n` with row stride `ldc`.
 /// `beta == 0` overwrites C (NaNs in C do not propagate), as BLAS does.
+///
+/// # Panics
+/// If `c` is too short for `m` rows of stride `ldc`, or A or B too short for their shapes and strides.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm<T: Kernel + Default>(
+pub fn gemm<T: Kernel>(
     m: usize,
     n: usize,
     k: usize,
@@ -48,7 +55,7 @@ pub fn gemm<T: Kernel + Default>(
 
 /// [`gemm`] with an explicit SIMD level and thread count (for tests of every path).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_with<T: Kernel + Default>(
+pub fn gemm_with<T: Kernel>(
     simd: Simd,
     threads: usize,
     m: usize,
@@ -64,70 +71,68 @@ pub fn gemm_with<T: Kernel + Default>(
     if m == 0 || n == 0 {
         return;
     }
-    let simd = if simd as u8 <= dispatch::best() as u8 { simd } else { dispatch::best() };
-    scale_rows(c, m, n, ldc, beta);
+    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "gemm: C of {} values is too short for {m} x {n}", c.len());
     if k == 0 || alpha == T::ZERO {
+        scale_rows(c, m, n, ldc, beta);
         return;
     }
-    let flops = m * n * k;
-    let threads = if flops < parallel::MIN_PARALLEL * 16 { 1 } else { threads.max(1) };
-    if threads == 1 {
-        block(simd, 0, m, 0, n, k, alpha, a, b, c, ldc, 0);
-        return;
-    }
-    let (mr, nr) = microkernel::tile::<T>(simd);
-    if m >= n || m >= mr * threads * 4 {
-        // split rows: each task owns a disjoint band of C's rows
-        let rows = m.div_ceil(threads).div_ceil(mr) * mr;
-        let bands: Vec<(usize, &mut [T])> = {
-            let mut v = Vec::new();
-            let mut rest = c;
-            let mut i0 = 0;
-            while i0 < m {
-                let h = rows.min(m - i0);
-                let take = if i0 + h < m { h * ldc } else { rest.len() };
-                let (band, tail) = rest.split_at_mut(take);
-                v.push((i0, band));
-                rest = tail;
-                i0 += h;
-            }
-            v
-        };
-        // The calling thread computes the first band itself (`in_place_scope`): from a Python thread that saves
-        // handing the whole region to the pool and sleeping until it returns.
-        let pool = parallel::pool();
-        let mut bands = bands.into_iter();
-        let (i0_first, first) = bands.next().expect("m > 0 gives at least one band");
-        pool.in_place_scope(|s| {
-            for (i0, band) in bands {
-                let h = rows.min(m - i0);
-                s.spawn(move |_| block(simd, i0, h, 0, n, k, alpha, a, b, band, ldc, 0));
-            }
-            block(simd, i0_first, rows.min(m - i0_first), 0, n, k, alpha, a, b, first, ldc, 0);
-        });
+    a.check(m, k, "A");
+    b.check(k, n, "B");
+    let simd = if simd as u8 <= dispatch::best() as u8 { simd } else { dispatch::best() };
+    let c = CPtr { ptr: c.as_mut_ptr(), ldc };
+    let (tr, tc) = grid::<T>(simd, threads, m, n, k);
+    let rows = split(m, tr, microkernel::tile::<T>(simd).0);
+    let cols = split(n, tc, microkernel::tile::<T>(simd).1);
+    let tile = |t: usize| {
+        let (i0, i1) = (rows * (t / tc), (rows * (t / tc + 1)).min(m));
+        let (j0, j1) = (cols * (t % tc), (cols * (t % tc + 1)).min(n));
+        if i0 < i1 && j0 < j1 {
+            // SAFETY: tile t covers rows i0..i1 and columns j0..j1 of C; the tiles of the grid are disjoint, the
+            // assert above puts every one of their elements inside `c`, and `c` stays mutably borrowed (so
+            // untouched by anyone else) until `run` returns after the last tile.
+            unsafe { block(simd, i0, i1 - i0, j0, j1 - j0, k, alpha, a, b, beta, c) };
+        }
+    };
+    if tr * tc == 1 {
+        tile(0);
     } else {
-        // split columns: each task computes alpha * A @ B[:, j0..j0+w] into its own buffer, added to C afterwards
-        // (m * n extra adds against m * n * k flops; keeps every `&mut` disjoint without unsafe).
-        let cols = n.div_ceil(threads).div_ceil(nr) * nr;
-        let ranges: Vec<(usize, usize)> = (0..n).step_by(cols).map(|j0| (j0, cols.min(n - j0))).collect();
-        let mut parts: Vec<Vec<T>> = ranges.iter().map(|&(_, w)| vec![T::ZERO; m * w]).collect();
-        let pool = parallel::pool();
-        let mut work = ranges.iter().zip(parts.iter_mut());
-        let (&(j0_first, w_first), first) = work.next().expect("n > 0 gives at least one range");
-        pool.in_place_scope(|s| {
-            for (&(j0, w), part) in work {
-                s.spawn(move |_| block(simd, 0, m, j0, w, k, alpha, a, b, part, w, j0));
-            }
-            block(simd, 0, m, j0_first, w_first, k, alpha, a, b, first, w_first, j0_first);
-        });
-        for (&(j0, w), part) in ranges.iter().zip(&parts) {
-            for i in 0..m {
-                for (cv, &pv) in c[i * ldc + j0..i * ldc + j0 + w].iter_mut().zip(&part[i * w..(i + 1) * w]) {
-                    *cv += pv;
-                }
-            }
+        parallel::run(tr * tc, tile);
+    }
+}
+
+/// C as a raw pointer, so threads can write disjoint tiles that are not contiguous slices.
+#[derive(Clone, Copy)]
+struct CPtr<T> {
+    ptr: *mut T,
+    ldc: usize,
+}
+
+// SAFETY: a `CPtr` is only shared between the tiles of one `gemm_with` call, which write disjoint elements.
+unsafe impl<T: Send> Send for CPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for CPtr<T> {}
+
+/// Rows (or columns) per tile when splitting `len` into `parts`, rounded up to the register tile `unit`.
+fn split(len: usize, parts: usize, unit: usize) -> usize {
+    len.div_ceil(parts).div_ceil(unit) * unit
+}
+
+/// Tiles of the output per dimension: `threads` tiles (fewer for small products), arranged so each thread
+/// packs the least: a thread packs its rows of A and its columns of B, so the grid minimises rows + columns.
+fn grid<T: Kernel>(simd: Simd, threads: usize, m: usize, n: usize, k: usize) -> (usize, usize) {
+    let (mr, nr) = microkernel::tile::<T>(simd);
+    // about 0.5 MFLOP (several microseconds) per thread, so a region's ~1 µs hand-off stays small
+    let by_work = (m * n * k / (parallel::MIN_PARALLEL * 8)).max(1);
+    let t = threads.min(by_work).min(m.div_ceil(mr) * n.div_ceil(nr)).max(1);
+    let mut best = (1, t, usize::MAX);
+    for tr in (1..=t).filter(|tr| t % tr == 0) {
+        let tc = t / tr;
+        let cost = split(m, tr, mr) + split(n, tc, nr);
+        if tr <= m.div_ceil(mr) && tc <= n.div_ceil(nr) && cost < best.2 {
+            best = (tr, tc, cost);
         }
     }
+    (best.0, best.1)
 }
 
 fn scale_rows<T: Kernel>(c: &mut [T], m: usize, n: usize, ldc: usize, beta: T) {
@@ -144,9 +149,17 @@ fn scale_rows<T: Kernel>(c: &mut [T], m: usize, n: usize, ldc: usize, beta: T) {
     }
 }
 
-/// The five loops for `C[i0..i0+m, j0..j0+n] += alpha * A[i0.., :] @ B[:, j0..]`.
+/// Row blocks of at most [`MC`] rows, equal in size (rounded to the register tile) so none is a thin remainder.
+fn row_block(m: usize, mr: usize) -> usize {
+    split(m, m.div_ceil(MC), mr)
+}
+
+/// The five loops for `C[i0..i0+m, j0..j0+n] = alpha * A[i0.., :] @ B[:, j0..] + beta * C[..]`.
+///
+/// # Safety
+/// No other thread accesses that block of C during the call, and every element of it is inside C's allocation.
 #[allow(clippy::too_many_arguments)]
-fn block<T: Kernel + Default>(
+unsafe fn block<T: Kernel>(
     simd: Simd,
     i0: usize,
     m: usize,
@@ -156,101 +169,49 @@ fn block<T: Kernel + Default>(
     alpha: T,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
-    c: &mut [T],
-    ldc: usize,
-    c_col0: usize,
+    beta: T,
+    c: CPtr<T>,
 ) {
-    // `c` begins at C's row i0 and column c_col0 (a row band of C, or a thread's private column buffer).
     let (mr, nr) = microkernel::tile::<T>(simd);
-    let mut bpack: Vec<T> = Vec::new();
-    let mut apack: Vec<T> = Vec::new();
-    for jc in (0..n).step_by(NC) {
-        let nc = NC.min(n - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
-            pack::pack_b(&mut bpack, b, pc, kc, j0 + jc, nc, nr);
-            for ic in (0..m).step_by(MC) {
-                let mc = MC.min(m - ic);
-                pack::pack_a(&mut apack, a, i0 + ic, mc, pc, kc, mr);
-                for (pj, jr) in (0..nc).step_by(nr).enumerate() {
-                    let nr_eff = nr.min(nc - jr);
-                    let bp = &bpack[pj * kc * nr..(pj + 1) * kc * nr];
-                    for (pi, ir) in (0..mc).step_by(mr).enumerate() {
-                        let mr_eff = mr.min(mc - ir);
-                        let ap = &apack[pi * kc * mr..(pi + 1) * kc * mr];
-                        let off = (ic + ir) * ldc + j0 - c_col0 + jc + jr;
-                        T::run(simd, kc, alpha, ap, bp, &mut c[off..], ldc, mr_eff, nr_eff);
+    let mcb = row_block(m, mr);
+    T::with_bufs(|apack, bpack| {
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                // the first block of k applies beta; the others accumulate
+                let beta = if pc == 0 { beta } else { T::ONE };
+                bpack.reserve(nc.div_ceil(nr) * kc * nr);
+                for ic in (0..m).step_by(mcb) {
+                    let mc = mcb.min(m - ic);
+                    pack::pack_a(apack, a, i0 + ic, mc, pc, kc, mr);
+                    for (pj, jr) in (0..nc).step_by(nr).enumerate() {
+                        if ic == 0 && pj % GROUP == 0 {
+                            // packed just before first use, so the kernels below read it from cache
+                            let count = GROUP.min(nc.div_ceil(nr) - pj);
+                            pack::pack_b_panels(bpack, b, pc, kc, j0 + jc, nc, nr, pj, count);
+                            pack::prefetch_b_panels(b, pc, kc, j0 + jc, nc, nr, pj + count, GROUP);
+                        }
+                        let nr_eff = nr.min(nc - jr);
+                        let bp = &bpack.get()[pj * kc * nr..(pj + 1) * kc * nr];
+                        let apk = apack.get();
+                        for (pi, ir) in (0..mc).step_by(mr).enumerate() {
+                            let mr_eff = mr.min(mc - ir);
+                            let ap = &apk[pi * kc * mr..(pi + 1) * kc * mr];
+                            // SAFETY: the tile's mr_eff x nr_eff corner lies inside this block of C (the caller's
+                            // contract), the panels hold kc steps of the full tile, and `simd` is capped at what
+                            // the CPU supports by `gemm_with`.
+                            unsafe {
+                                let corner = c.ptr.add((i0 + ic + ir) * c.ldc + j0 + jc + jr);
+                                T::run(simd, kc, alpha, ap, bp, beta, corner, c.ldc, mr_eff, nr_eff);
+                            }
+                        }
                     }
                 }
             }
         }
-    }
+    });
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn naive(m: usize, n: usize, k: usize, a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Vec<f64> {
-        let mut c = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                c[i * n + j] = (0..k).map(|p| a.data[i * a.rs + p * a.cs] * b.data[p * b.rs + j * b.cs]).sum();
-            }
-        }
-        c
-    }
-
-    fn data(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 33) as f64 / (1u64 << 31) as f64) - 0.5
-            })
-            .collect()
-    }
-
-    #[test]
-    fn every_path_size_and_transpose_matches_naive() {
-        let sizes = [1usize, 2, 7, 16, 17, 33, 65, 130, 257];
-        for simd in [Simd::Scalar, Simd::Avx2, Simd::Avx512] {
-            if simd as u8 > dispatch::best() as u8 {
-                eprintln!("gemm test: this CPU lacks {}; that path is not exercised here", simd.name());
-                continue;
-            }
-            for (si, &m) in sizes.iter().enumerate() {
-                let n = sizes[(si + 3) % sizes.len()];
-                let k = sizes[(si + 5) % sizes.len()] + 255; // crosses the KC boundary
-                for threads in [1, 3] {
-                    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                        let av = data(m * k, 1);
-                        let bv = data(k * n, 2);
-                        let a =
-                            if ta { MatRef { data: &av, rs: 1, cs: m } } else { MatRef { data: &av, rs: k, cs: 1 } };
-                        let b =
-                            if tb { MatRef { data: &bv, rs: 1, cs: k } } else { MatRef { data: &bv, rs: n, cs: 1 } };
-                        let want = naive(m, n, k, a, b);
-                        // f64 path, beta = 0 over NaN garbage
-                        let mut c = vec![f64::NAN; m * n];
-                        gemm_with(simd, threads, m, n, k, 1.0, a, b, 0.0, &mut c, n);
-                        for (x, y) in c.iter().zip(&want) {
-                            assert!((x - y).abs() < 1e-9, "f64 {simd:?} {m}x{n}x{k} t={threads} {ta}{tb}");
-                        }
-                        // f32 path with alpha and beta
-                        let a32: Vec<f32> = av.iter().map(|&x| x as f32).collect();
-                        let b32: Vec<f32> = bv.iter().map(|&x| x as f32).collect();
-                        let a = MatRef { data: &a32[..], rs: a.rs, cs: a.cs };
-                        let b = MatRef { data: &b32[..], rs: b.rs, cs: b.cs };
-                        let mut c = vec![1.0f32; m * n];
-                        gemm_with(simd, threads, m, n, k, 2.0, a, b, 0.5, &mut c, n);
-                        for (x, y) in c.iter().zip(&want) {
-                            let y = 2.0 * y + 0.5;
-                            assert!((*x as f64 - y).abs() < 1e-4 * (k as f64).sqrt(), "f32 {simd:?} {m}x{n}x{k}");
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
+mod tests;
