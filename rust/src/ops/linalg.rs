@@ -4,7 +4,7 @@
 use crate::autograd::{record, Op};
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{active_simd, gemm, gemm_with, Kernel, MatRef};
+use crate::kernels::gemm::{active_simd, gemm, gemm_bias, gemm_with, Kernel, MatRef};
 use crate::kernels::strided::Plan;
 use crate::ops::converted;
 use crate::parallel;
@@ -204,16 +204,12 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     let storage = crate::with_float!(dt, "linear", T => {
         use crate::dtype::Element;
         let mut out = try_filled("linear", &shape, m * n, T::ZERO)?;
-        if let Some(bc) = &bc {
-            let bs = bc.storage();
-            for row in out.chunks_exact_mut(n.max(1)) {
-                row.copy_from_slice(bs.as_slice::<T>());
-            }
-        }
         let (xs, ws) = (xc.storage(), wc.storage());
+        let bs = bc.as_ref().map(|b| b.storage());
         let a = MatRef { data: xs.as_slice::<T>(), rs: k, cs: 1 };
         let bm = MatRef { data: ws.as_slice::<T>(), rs: 1, cs: k };
-        gemm(m, n, k, T::ONE, a, bm, T::ONE, &mut out, n);
+        // the bias is added by the GEMM's epilogue as each tile of the output is stored
+        gemm_bias(m, n, k, T::ONE, a, bm, T::ZERO, bs.as_ref().map(|s| s.as_slice::<T>()), &mut out, n);
         T::into_storage(out)
     });
     let out = Tensor::from_storage(storage, shape);

@@ -8,7 +8,8 @@
 //! AVX2: 6 x 16 f32 = 12 ymm).
 //!
 //! C is a raw pointer because threads write disjoint tiles of one matrix that are not contiguous slices.
-//! `beta == 0` writes C without reading it (NaNs in C do not propagate), as BLAS does.
+//! `beta == 0` writes C without reading it (NaNs in C do not propagate), as BLAS does. A non-null `bias` adds a
+//! row to the tile as it is stored (the `linear` epilogue).
 
 use super::dispatch::Simd;
 use crate::dtype::Float;
@@ -29,7 +30,8 @@ pub fn tile<T: Float>(simd: Simd) -> (usize, usize) {
 /// The generic body. `ap` is `kc` groups of `MR` values, `bp` is `kc` groups of `NR` values.
 ///
 /// # Safety
-/// `c.add(i * ldc + j)` is valid for reads and writes for `i < mr`, `j < nr`.
+/// `c.add(i * ldc + j)` is valid for reads and writes for `i < mr`, `j < nr`; `bias` is null or valid for `nr`
+/// reads (a row added to every row of the tile).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn body<T: Float, const MR: usize, const NR: usize, const FMA: bool>(
@@ -38,6 +40,7 @@ unsafe fn body<T: Float, const MR: usize, const NR: usize, const FMA: bool>(
     ap: &[T],
     bp: &[T],
     beta: T,
+    bias: *const T,
     c: *mut T,
     ldc: usize,
     mr: usize,
@@ -54,10 +57,12 @@ unsafe fn body<T: Float, const MR: usize, const NR: usize, const FMA: bool>(
     }
     for (i, row) in acc.iter().enumerate().take(mr) {
         for (j, &v) in row.iter().enumerate().take(nr) {
+            // SAFETY: j < nr, inside the bias row the caller guarantees when it is not null.
+            let add = if bias.is_null() { T::ZERO } else { unsafe { *bias.add(j) } };
             // SAFETY: i < mr and j < nr, inside the range the caller guarantees.
             let p = unsafe { c.add(i * ldc + j) };
             // SAFETY: as above.
-            unsafe { *p = if beta == T::ZERO { alpha * v } else { alpha * v + beta * *p } };
+            unsafe { *p = if beta == T::ZERO { alpha * v + add } else { alpha * v + beta * *p + add } };
         }
     }
 }
@@ -73,13 +78,14 @@ macro_rules! generic_fns {
             ap: &[$t],
             bp: &[$t],
             beta: $t,
+            bias: *const $t,
             c: *mut $t,
             ldc: usize,
             mr: usize,
             nr: usize,
         ) {
             // SAFETY: forwarded contract.
-            unsafe { body::<$t, $smr, $snr, false>(kc, alpha, ap, bp, beta, c, ldc, mr, nr) }
+            unsafe { body::<$t, $smr, $snr, false>(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) }
         }
 
         /// # Safety
@@ -93,13 +99,14 @@ macro_rules! generic_fns {
             ap: &[$t],
             bp: &[$t],
             beta: $t,
+            bias: *const $t,
             c: *mut $t,
             ldc: usize,
             mr: usize,
             nr: usize,
         ) {
             // SAFETY: forwarded contract.
-            unsafe { body::<$t, $amr, $anr, true>(kc, alpha, ap, bp, beta, c, ldc, mr, nr) }
+            unsafe { body::<$t, $amr, $anr, true>(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) }
         }
 
         /// # Safety
@@ -113,13 +120,14 @@ macro_rules! generic_fns {
             ap: &[$t],
             bp: &[$t],
             beta: $t,
+            bias: *const $t,
             c: *mut $t,
             ldc: usize,
             mr: usize,
             nr: usize,
         ) {
             // SAFETY: forwarded contract.
-            unsafe { body::<$t, $bmr, $bnr, true>(kc, alpha, ap, bp, beta, c, ldc, mr, nr) }
+            unsafe { body::<$t, $bmr, $bnr, true>(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) }
         }
     };
 }
@@ -135,13 +143,14 @@ unsafe fn f32_scalar(
     ap: &[f32],
     bp: &[f32],
     beta: f32,
+    bias: *const f32,
     c: *mut f32,
     ldc: usize,
     mr: usize,
     nr: usize,
 ) {
     // SAFETY: forwarded contract.
-    unsafe { body::<f32, 4, 8, false>(kc, alpha, ap, bp, beta, c, ldc, mr, nr) }
+    unsafe { body::<f32, 4, 8, false>(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) }
 }
 
 /// A microkernel for one dtype: dispatches to the compiled kernel of a SIMD level.
@@ -151,7 +160,8 @@ pub trait Kernel: Float + super::pack::Pack {
     /// # Safety
     /// `simd` is supported by this CPU (`dispatch::active` and `dispatch::best` guarantee it); `ap` and `bp` hold
     /// `kc` steps of the tile's `MR` and `NR` values; `1 <= mr <= MR`, `1 <= nr <= NR`; `c.add(i * ldc + j)` is
-    /// valid for reads and writes for `i < mr`, `j < nr`, and no other thread accesses those elements meanwhile.
+    /// valid for reads and writes for `i < mr`, `j < nr`, and no other thread accesses those elements meanwhile;
+    /// `bias` is null or valid for `nr` reads.
     #[allow(clippy::too_many_arguments)]
     unsafe fn run(
         simd: Simd,
@@ -160,6 +170,7 @@ pub trait Kernel: Float + super::pack::Pack {
         ap: &[Self],
         bp: &[Self],
         beta: Self,
+        bias: *const Self,
         c: *mut Self,
         ldc: usize,
         mr: usize,
@@ -176,6 +187,7 @@ impl Kernel for f32 {
         ap: &[f32],
         bp: &[f32],
         beta: f32,
+        bias: *const f32,
         c: *mut f32,
         ldc: usize,
         mr: usize,
@@ -188,12 +200,12 @@ impl Kernel for f32 {
         match simd {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the panel lengths are checked above; C and the CPU level are the caller's contract.
-            Simd::Avx512 => unsafe { super::x86::sgemm_avx512_6x32(kc, alpha, a, b, beta, c, ldc, mr, nr) },
+            Simd::Avx512 => unsafe { super::x86::sgemm_avx512_6x32(kc, alpha, a, b, beta, bias, c, ldc, mr, nr) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Simd::Avx2 => unsafe { super::x86::sgemm_avx2_6x16(kc, alpha, a, b, beta, c, ldc, mr, nr) },
+            Simd::Avx2 => unsafe { super::x86::sgemm_avx2_6x16(kc, alpha, a, b, beta, bias, c, ldc, mr, nr) },
             // SAFETY: as above (no CPU feature needed).
-            _ => unsafe { f32_scalar(kc, alpha, ap, bp, beta, c, ldc, mr, nr) },
+            _ => unsafe { f32_scalar(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) },
         }
     }
 }
@@ -207,6 +219,7 @@ impl Kernel for f64 {
         ap: &[f64],
         bp: &[f64],
         beta: f64,
+        bias: *const f64,
         c: *mut f64,
         ldc: usize,
         mr: usize,
@@ -215,12 +228,12 @@ impl Kernel for f64 {
         match simd {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the caller's contract (CPU level, C range); the body only indexes the panel slices.
-            Simd::Avx512 => unsafe { f64_avx512(kc, alpha, ap, bp, beta, c, ldc, mr, nr) },
+            Simd::Avx512 => unsafe { f64_avx512(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Simd::Avx2 => unsafe { f64_avx2(kc, alpha, ap, bp, beta, c, ldc, mr, nr) },
+            Simd::Avx2 => unsafe { f64_avx2(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) },
             // SAFETY: as above.
-            _ => unsafe { f64_scalar(kc, alpha, ap, bp, beta, c, ldc, mr, nr) },
+            _ => unsafe { f64_scalar(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) },
         }
     }
 }

@@ -68,12 +68,57 @@ pub fn gemm_with<T: Kernel>(
     c: &mut [T],
     ldc: usize,
 ) {
+    gemm_bias_with(simd, threads, m, n, k, alpha, a, b, beta, None, c, ldc)
+}
+
+/// `C = alpha * A @ B + beta * C + bias` with `bias` (length n) added to every row as each tile of C is stored,
+/// while it is still in registers: `linear`'s epilogue, with no separate pass over C.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_bias<T: Kernel>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    bias: Option<&[T]>,
+    c: &mut [T],
+    ldc: usize,
+) {
+    gemm_bias_with(dispatch::active(), parallel::num_threads(), m, n, k, alpha, a, b, beta, bias, c, ldc)
+}
+
+/// [`gemm_bias`] with an explicit SIMD level and thread count.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_bias_with<T: Kernel>(
+    simd: Simd,
+    threads: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    bias: Option<&[T]>,
+    c: &mut [T],
+    ldc: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
     assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "gemm: C of {} values is too short for {m} x {n}", c.len());
+    if let Some(bias) = bias {
+        assert!(bias.len() >= n, "gemm: bias of {} values is too short for {n} columns", bias.len());
+    }
     if k == 0 || alpha == T::ZERO {
         scale_rows(c, m, n, ldc, beta);
+        if let Some(bias) = bias {
+            for i in 0..m {
+                c[i * ldc..i * ldc + n].iter_mut().zip(bias).for_each(|(v, &b)| *v += b);
+            }
+        }
         return;
     }
     a.check(m, k, "A");
@@ -90,7 +135,7 @@ pub fn gemm_with<T: Kernel>(
             // SAFETY: tile t covers rows i0..i1 and columns j0..j1 of C; the tiles of the grid are disjoint, the
             // assert above puts every one of their elements inside `c`, and `c` stays mutably borrowed (so
             // untouched by anyone else) until `run` returns after the last tile.
-            unsafe { block(simd, i0, i1 - i0, j0, j1 - j0, k, alpha, a, b, beta, c) };
+            unsafe { block(simd, i0, i1 - i0, j0, j1 - j0, k, alpha, a, b, beta, bias, c) };
         }
     };
     if tr * tc == 1 {
@@ -154,10 +199,11 @@ fn row_block(m: usize, mr: usize) -> usize {
     split(m, m.div_ceil(MC), mr)
 }
 
-/// The five loops for `C[i0..i0+m, j0..j0+n] = alpha * A[i0.., :] @ B[:, j0..] + beta * C[..]`.
+/// The five loops for `C[i0..i0+m, j0..j0+n] = alpha * A[i0.., :] @ B[:, j0..] + beta * C[..] (+ bias[j0..])`.
 ///
 /// # Safety
-/// No other thread accesses that block of C during the call, and every element of it is inside C's allocation.
+/// No other thread accesses that block of C during the call, every element of it is inside C's allocation, and
+/// `bias`, if given, holds at least `j0 + n` values.
 #[allow(clippy::too_many_arguments)]
 unsafe fn block<T: Kernel>(
     simd: Simd,
@@ -170,6 +216,7 @@ unsafe fn block<T: Kernel>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     beta: T,
+    bias: Option<&[T]>,
     c: CPtr<T>,
 ) {
     let (mr, nr) = microkernel::tile::<T>(simd);
@@ -179,8 +226,9 @@ unsafe fn block<T: Kernel>(
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(KC) {
                 let kc = KC.min(k - pc);
-                // the first block of k applies beta; the others accumulate
+                // the first block of k applies beta, the others accumulate; the last adds the bias
                 let beta = if pc == 0 { beta } else { T::ONE };
+                let bias = if pc + kc == k { bias } else { None };
                 bpack.reserve(nc.div_ceil(nr) * kc * nr);
                 for ic in (0..m).step_by(mcb) {
                     let mc = mcb.min(m - ic);
@@ -203,7 +251,8 @@ unsafe fn block<T: Kernel>(
                             // the CPU supports by `gemm_with`.
                             unsafe {
                                 let corner = c.ptr.add((i0 + ic + ir) * c.ldc + j0 + jc + jr);
-                                T::run(simd, kc, alpha, ap, bp, beta, corner, c.ldc, mr_eff, nr_eff);
+                                let bias = bias.map_or(std::ptr::null(), |v| v.as_ptr().add(j0 + jc + jr));
+                                T::run(simd, kc, alpha, ap, bp, beta, bias, corner, c.ldc, mr_eff, nr_eff);
                             }
                         }
                     }

@@ -1,5 +1,5 @@
-//! The GEMM against a naive float64 product: awkward sizes, every transpose, strided and sliced operands, alpha
-//! and beta, every SIMD path this CPU has, and 1..4 threads (whose results must be identical: a thread count
+//! The GEMM against a naive float64 product: awkward sizes, every transpose, strided and sliced operands, alpha,
+//! beta and the bias epilogue, every SIMD path this CPU has, and 1..4 threads (whose results must be identical: a thread count
 //! changes which thread computes a tile, never the order of the sums inside it).
 
 use super::*;
@@ -97,6 +97,17 @@ fn check(simd: Simd, m: usize, n: usize, k: usize, ta: bool, tb: bool, strided: 
             Some(f) => assert!(f == &c, "f32 {tag}: {threads} threads differ from 1 thread"),
         }
     }
+
+    // the bias epilogue (added once, after the last block of k), over garbage C with beta = 0
+    let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.25 - 1.0).collect();
+    let mut c = vec![f32::NAN; m * ldc];
+    gemm_bias_with(simd, 3, m, n, k, 1.0f32, a, b, 0.0, Some(&bias), &mut c, ldc);
+    for i in 0..m {
+        for j in 0..n {
+            let y = want[i * n + j] + bias[j] as f64;
+            assert!((c[i * ldc + j] as f64 - y).abs() < 2e-6 * (k as f64).sqrt() + 1e-6, "bias {tag}");
+        }
+    }
 }
 
 #[test]
@@ -130,6 +141,8 @@ fn alpha_zero_and_empty_k_only_scale_c() {
         assert_eq!(&c[2..], &[2.0, 2.5]);
         gemm_with(Simd::Scalar, 1, 2, 2, k, alpha, ar, br, 0.0, &mut c, 2);
         assert_eq!(c, vec![0.0; 4], "beta = 0 clears C, NaNs included");
+        gemm_bias_with(Simd::Scalar, 1, 2, 2, k, alpha, ar, br, 0.0, Some(&[1.0, 2.0]), &mut c, 2);
+        assert_eq!(c, vec![1.0, 2.0, 1.0, 2.0], "the bias is added even without a product");
     }
 }
 

@@ -9,7 +9,8 @@
 //!
 //! Both levels run one body, generic over the vector type ([`Lanes`]): the AVX-512 kernel differs from the AVX2
 //! one only in the vector width, so the tests that run the AVX2 kernel on a machine without AVX-512 also check
-//! the logic of the other. Both compute `C = alpha * A @ B + beta * C` on the tile and never read C when beta is 0.
+//! the logic of the other. Both compute `C = alpha * A @ B + beta * C (+ bias row)` on the tile and never read C when beta
+//! is 0.
 //! The functions are `unsafe` twice over: they need the CPU features named in their `target_feature`, and they
 //! take raw pointers; `microkernel::Kernel::run` states the contract its callers keep.
 
@@ -26,6 +27,7 @@ trait Lanes: Copy {
     /// `a * b + c`
     unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
     unsafe fn mul(a: Self, b: Self) -> Self;
+    unsafe fn add(a: Self, b: Self) -> Self;
 }
 
 impl Lanes for __m256 {
@@ -61,6 +63,11 @@ impl Lanes for __m256 {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn mul(a: Self, b: Self) -> Self {
         _mm256_mul_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        _mm256_add_ps(a, b)
     }
 }
 
@@ -98,6 +105,11 @@ impl Lanes for __m512 {
     unsafe fn mul(a: Self, b: Self) -> Self {
         _mm512_mul_ps(a, b)
     }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        _mm512_add_ps(a, b)
+    }
 }
 
 /// Rows of every tile.
@@ -107,7 +119,8 @@ const MR: usize = 6;
 ///
 /// # Safety
 /// The CPU supports `V`'s feature; `ap` is valid for `kc * 6` reads, `bp` for `kc * 2 * V::N` reads, and
-/// `c[i * ldc + j]` for reads and writes for every `i < mr <= 6`, `j < nr <= 2 * V::N`.
+/// `c[i * ldc + j]` for reads and writes for every `i < mr <= 6`, `j < nr <= 2 * V::N`; `bias` is null or valid
+/// for `nr` reads.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile<V: Lanes>(
@@ -116,6 +129,7 @@ unsafe fn tile<V: Lanes>(
     ap: *const f32,
     bp: *const f32,
     beta: f32,
+    bias: *const f32,
     c: *mut f32,
     ldc: usize,
     mr: usize,
@@ -144,11 +158,17 @@ unsafe fn tile<V: Lanes>(
             b = b.add(nr_full);
         }
         let (av, bv) = (V::splat(alpha), V::splat(beta));
+        // the bias row (zeros without one; an edge tile's copy padded with zeros): 12 adds against 12 * kc FMAs
+        let mut bias_buf = [0f32; 32];
+        if !bias.is_null() {
+            std::ptr::copy_nonoverlapping(bias, bias_buf.as_mut_ptr(), nr);
+        }
+        let bias = [V::load(bias_buf.as_ptr()), V::load(bias_buf.as_ptr().add(V::N))];
         if mr == MR && nr == nr_full {
             for (i, row) in acc.iter().enumerate() {
                 let p = c.add(i * ldc);
-                out(row[0], p, av, beta, bv).store(p);
-                out(row[1], p.add(V::N), av, beta, bv).store(p.add(V::N));
+                V::add(out(row[0], p, av, beta, bv), bias[0]).store(p);
+                V::add(out(row[1], p.add(V::N), av, beta, bv), bias[1]).store(p.add(V::N));
             }
         } else {
             // Edge tile: through a stack copy, so only the mr x nr corner of C is read and written.
@@ -159,8 +179,8 @@ unsafe fn tile<V: Lanes>(
             }
             for (i, row) in acc.iter().enumerate() {
                 let p = t.add(i * nr_full);
-                out(row[0], p, av, beta, bv).store(p);
-                out(row[1], p.add(V::N), av, beta, bv).store(p.add(V::N));
+                V::add(out(row[0], p, av, beta, bv), bias[0]).store(p);
+                V::add(out(row[1], p.add(V::N), av, beta, bv), bias[1]).store(p.add(V::N));
             }
             for i in 0..mr {
                 std::ptr::copy_nonoverlapping(t.add(i * nr_full), c.add(i * ldc), nr);
@@ -193,7 +213,8 @@ unsafe fn out<V: Lanes>(acc: V, p: *const f32, av: V, beta: f32, bv: V) -> V {
 ///
 /// # Safety
 /// The CPU supports avx2 and fma; `ap` is valid for `kc * 6` reads, `bp` for `kc * 16` reads, and
-/// `c[i * ldc + j]` is valid for reads and writes for every `i < mr <= 6`, `j < nr <= 16`.
+/// `c[i * ldc + j]` is valid for reads and writes for every `i < mr <= 6`, `j < nr <= 16`; `bias` is null or
+/// valid for `nr` reads.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn sgemm_avx2_6x16(
@@ -202,20 +223,22 @@ pub unsafe fn sgemm_avx2_6x16(
     ap: *const f32,
     bp: *const f32,
     beta: f32,
+    bias: *const f32,
     c: *mut f32,
     ldc: usize,
     mr: usize,
     nr: usize,
 ) {
     // SAFETY: forwarded contract.
-    unsafe { tile::<__m256>(kc, alpha, ap, bp, beta, c, ldc, mr, nr) }
+    unsafe { tile::<__m256>(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) }
 }
 
 /// The 6 x 32 tile with AVX-512F.
 ///
 /// # Safety
 /// The CPU supports avx512f; `ap` is valid for `kc * 6` reads, `bp` for `kc * 32` reads, and
-/// `c[i * ldc + j]` is valid for reads and writes for every `i < mr <= 6`, `j < nr <= 32`.
+/// `c[i * ldc + j]` is valid for reads and writes for every `i < mr <= 6`, `j < nr <= 32`; `bias` is null or
+/// valid for `nr` reads.
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn sgemm_avx512_6x32(
@@ -224,11 +247,12 @@ pub unsafe fn sgemm_avx512_6x32(
     ap: *const f32,
     bp: *const f32,
     beta: f32,
+    bias: *const f32,
     c: *mut f32,
     ldc: usize,
     mr: usize,
     nr: usize,
 ) {
     // SAFETY: forwarded contract.
-    unsafe { tile::<__m512>(kc, alpha, ap, bp, beta, c, ldc, mr, nr) }
+    unsafe { tile::<__m512>(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) }
 }
