@@ -30,7 +30,7 @@ QUICK = [(256, 256, 256), (1024, 1024, 1024), (256, 2304, 768), (768, 3072, 256)
 
 
 def timed_block(fn, calls, times):
-    time.sleep(0.1)  # let the previous contender's spinning workers go idle
+    time.sleep(0.3)  # let the previous contender's spinning workers go idle (OpenBLAS's spin ~0.1 s)
     fn()  # warm up (packing buffers, thread pool)
     for _ in range(calls):
         t0 = time.perf_counter()

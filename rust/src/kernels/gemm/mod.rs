@@ -3,19 +3,27 @@
 //!
 //! The BLIS five-loop structure:
 //! ```text
-//! for jc in 0..N step NC        B block of NC columns (stays in L3)
-//!   for pc in 0..K step KC      pack B[pc.., jc..] into NR-wide panels (a KC x NR panel stays in L1)
-//!     for ic in 0..M step MC    pack A[ic.., pc..] into MR-tall panels (MC x KC of A stays in L2)
-//!       for jr in 0..NC step NR
-//!         for ir in 0..MC step MR   microkernel: C[ir.., jr..] += A panel * B panel
+//! for jc in 0..N step NC          B block of NC columns
+//!   for pc in 0..K step KC        (the first block applies beta, the last adds the bias)
+//!     for ic in 0..M step MC      pack A[ic.., pc..] into MR-tall panels (MC x KC of A stays in L2)
+//!       for jr in 0..NC step NR   on the first ic, pack B[pc.., jc+jr..] (GROUP panels at a time) just before use
+//!         for ir in 0..MC step MR   microkernel: C[ir.., jr..] = A panel * B panel (+ beta C, + bias)
 //! ```
-//! Blocking constants (f32): KC = 256 (a 256 x 32 B panel is 32 KiB, the L1d size; the A panel 6 KiB),
-//! MC = 120 (120 x 256 x 4 B = 120 KiB of A in the 1 MiB L2), NC = 2048.
+//! Blocking constants (f32), for a core with 32 KiB of L1d and 512 KiB of L2 (Zen 3 here; Intel's AVX-512 parts
+//! have 48 KiB and 1–2 MiB): KC = 256 (a KC x NR B panel is 16 KiB with AVX2's NR = 16, 32 KiB with AVX-512's 32;
+//! an A panel 6 KiB), MC = 120 at most (120 x 256 x 4 B = 120 KiB of A in L2; M is cut into equal blocks, so
+//! M = 256 runs as 90 + 90 + 76 rather than 120 + 120 + 16), NC = 2048.
 //!
-//! Threads: the output is split into one block per thread along M (or N when M is small); each thread runs the
-//! five loops on its block. Products under [`crate::parallel::MIN_PARALLEL`] x 16 flops stay on the calling thread.
+//! One-row products skip all of this (`gemv.rs`): packing B would cost as much as the product.
+//!
+//! Threads: the output is cut into one tile per thread on a 2-D grid chosen so that each thread packs the fewest
+//! rows of A plus columns of B (GPT's wide products split by columns, tall ones by rows); each thread runs the
+//! five loops on its tile and writes it in place. Products of under about 0.5 MFLOP a thread use fewer threads.
+//! Packing is per thread (each packs its own rows of A and columns of B): sharing packed panels would save at
+//! most the duplicated A (or B) of a 2-way split, a few percent at M = 256, for a barrier per block.
 
 mod dispatch;
+mod gemv;
 mod microkernel;
 mod pack;
 #[cfg(target_arch = "x86_64")]
@@ -124,6 +132,16 @@ pub fn gemm_bias_with<T: Kernel>(
     a.check(m, k, "A");
     b.check(k, n, "B");
     let simd = if simd as u8 <= dispatch::best() as u8 { simd } else { dispatch::best() };
+    if m == 1 {
+        let row: std::borrow::Cow<'_, [T]> = if a.cs == 1 {
+            std::borrow::Cow::Borrowed(&a.data[..k])
+        } else {
+            std::borrow::Cow::Owned((0..k).map(|p| a.data[p * a.cs]).collect())
+        };
+        if gemv::gemv(simd, threads, n, k, alpha, &row, b, beta, bias, c) {
+            return;
+        }
+    }
     let c = CPtr { ptr: c.as_mut_ptr(), ldc };
     let (tr, tc) = grid::<T>(simd, threads, m, n, k);
     let rows = split(m, tr, microkernel::tile::<T>(simd).0);

@@ -219,6 +219,27 @@ fn write_panel<T: Copy + Default>(panel: &Panel<'_, T>, dst: &mut [T], w: usize)
 /// Source rows a lane-contiguous pack copies into one panel before moving to the next.
 const ROWS: usize = 8;
 
+/// How far ahead (in values) a transposing pack asks for each lane's source: 16 lanes are more sequential streams
+/// than the hardware prefetchers follow.
+const PREFETCH_AHEAD: usize = 64;
+
+/// Hint that `data[i]` will be read soon (a no-op off x86-64; never faults, even past the end).
+#[inline(always)]
+pub fn prefetch<T>(data: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch is only a hint: it never faults and has no effect on memory, whatever the address
+        // (`wrapping_add` keeps even the address computation free of undefined behaviour).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().wrapping_add(i) as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, i);
+}
+
+/// Depth steps a depth-contiguous pack (a transpose) reads from each lane before moving to the next lane.
+const TQ: usize = 16;
+
 /// One panel's source: `lanes` (at most the panel width) lanes of depth `p0..p1`, lane 0 at `data[base]`.
 struct Panel<'a, T> {
     data: &'a [T],
@@ -243,10 +264,18 @@ impl<T: Copy + Default> Panel<'_, T> {
             return;
         }
         if ds == 1 {
-            for l in 0..lanes {
-                let s = base + l * ls;
-                for (d, &v) in dst.chunks_exact_mut(W).zip(&data[s + p0..s + p1]) {
-                    d[l] = v;
+            // A transpose: read every lane a few values at a time, so the writes fill a few whole rows of the
+            // panel (cache lines) at once and the lanes are read as parallel sequential streams. Lane by lane
+            // (each lane's whole run, written at stride W) cost ~2 ns a value on x @ W^T (`perf`: 88% of a
+            // 1x768 @ 768x3072 product in this loop).
+            for (q0, rows) in (p0..p1).step_by(TQ).zip(dst.chunks_mut(TQ * W)) {
+                let q = rows.len() / W;
+                for l in 0..lanes {
+                    let s = base + l * ls + q0;
+                    prefetch(data, s + PREFETCH_AHEAD);
+                    for (row, &v) in rows.chunks_exact_mut(W).zip(&data[s..s + q]) {
+                        row[l] = v;
+                    }
                 }
             }
         } else {

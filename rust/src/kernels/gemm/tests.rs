@@ -124,6 +124,12 @@ fn awkward_sizes_every_path_and_layout() {
         }
         check(simd, 1000, 33, 257, false, true, true);
         check(simd, 17, 1000, 300, true, false, false);
+        // one-row products: the unpacked path (B with a unit stride; A strided, so copied) split over threads,
+        // and the blocked fallback when B has none
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            check(simd, 1, 1000, 300, ta, tb, true);
+            check(simd, 1, 65, 33, ta, tb, false);
+        }
     }
 }
 
