@@ -1,5 +1,6 @@
 """Matrix-product throughput: bigcore vs numpy (OpenBLAS), and PyTorch when installed, on the same float32 inputs
-in one process, interleaved. Prints GFLOP/s (median of all timed calls) and the ratio to each peer.
+in one process, interleaved. Prints GFLOP/s (median of all timed calls) and the ratio to each peer. Rows marked
+x@W^T are `linear`'s forward (W stored out x in, as nn.Linear keeps it) against numpy's `a @ w.T`.
 
     python benchmarks/gemm.py [--threads 1,2] [--rounds 5] [--quick]
 
@@ -26,6 +27,8 @@ SHAPES = [  # (M, N, K): C (M x N) = A (M x K) @ B (K x N)
     (256, 2304, 768), (256, 768, 768), (256, 3072, 768), (256, 768, 3072),
     (768, 3072, 256), (3072, 768, 256), (256, 50304, 768), (127, 253, 509),
 ]
+# linear's forward, x @ W^T with W stored (N, K) as nn.Linear keeps it: (M, N, K)
+LINEAR = [(1, 3072, 768), (16, 3072, 768), (256, 2304, 768), (256, 3072, 768), (256, 768, 3072)]
 QUICK = [(256, 256, 256), (1024, 1024, 1024), (256, 2304, 768), (768, 3072, 256), (127, 253, 509)]
 
 
@@ -57,22 +60,28 @@ def main():
         limit = threadpool_limits(threads) if threadpool_limits else None
         print(f"\nthreads={threads}" + ("" if limit else "  (threadpoolctl missing: numpy uses its default threads)"))
         print(f"{'M x N x K':>20} {'bigcore':>9} {'numpy':>9} {'ratio':>7}" + (f" {'torch':>9} {'ratio':>7}" if torch else ""))
-        for m, n, k in QUICK if args.quick else SHAPES:
+        cases = [(s, False) for s in (QUICK if args.quick else SHAPES)]
+        cases += [] if args.quick else [(s, True) for s in LINEAR]
+        for (m, n, k), linear in cases:
             a = rng.standard_normal((m, k), dtype=np.float32)
-            b = rng.standard_normal((k, n), dtype=np.float32)
+            b = rng.standard_normal((n, k) if linear else (k, n), dtype=np.float32)
             ta, tb = bigcore.tensor(a), bigcore.tensor(b)
             flop = 2.0 * m * n * k / 1e9
             calls = max(3, int(0.1 / (flop / 100)))  # about 0.1 s a block at 100 GFLOP/s
-            contenders = {"bigcore": lambda: ta @ tb, "numpy": lambda: a @ b}
+            if linear:
+                contenders = {"bigcore": lambda: bigcore.nn.functional.linear(ta, tb), "numpy": lambda: a @ b.T}
+            else:
+                contenders = {"bigcore": lambda: ta @ tb, "numpy": lambda: a @ b}
             if torch:
                 pa, pb = torch.from_numpy(a), torch.from_numpy(b)
-                contenders["torch"] = lambda: pa @ pb
+                contenders["torch"] = (lambda: torch.nn.functional.linear(pa, pb)) if linear else (lambda: pa @ pb)
             times = {name: [] for name in contenders}
             for _ in range(args.rounds):
                 for name, fn in contenders.items():
                     timed_block(fn, calls, times[name])
             g = {name: flop / statistics.median(t) for name, t in times.items()}
-            line = f"{f'{m}x{n}x{k}':>20} {g['bigcore']:9.1f} {g['numpy']:9.1f} {g['bigcore'] / g['numpy']:7.2f}"
+            name = f"{m}x{n}x{k}" + (" x@W^T" if linear else "")
+            line = f"{name:>20} {g['bigcore']:9.1f} {g['numpy']:9.1f} {g['bigcore'] / g['numpy']:7.2f}"
             if torch:
                 line += f" {g['torch']:9.1f} {g['bigcore'] / g['torch']:7.2f}"
             print(line, flush=True)

@@ -158,17 +158,20 @@ unsafe fn tile<V: Lanes>(
             b = b.add(nr_full);
         }
         let (av, bv) = (V::splat(alpha), V::splat(beta));
-        // the bias row (zeros without one; an edge tile's copy padded with zeros): 12 adds against 12 * kc FMAs
-        let mut bias_buf = [0f32; 32];
-        if !bias.is_null() {
-            std::ptr::copy_nonoverlapping(bias, bias_buf.as_mut_ptr(), nr);
-        }
-        let bias = [V::load(bias_buf.as_ptr()), V::load(bias_buf.as_ptr().add(V::N))];
+        // the bias row, if any (an edge tile's copy padded with zeros): 12 adds against 12 * kc FMAs
+        let bias = if bias.is_null() {
+            None
+        } else {
+            let mut buf = [0f32; 32];
+            std::ptr::copy_nonoverlapping(bias, buf.as_mut_ptr(), nr);
+            Some([V::load(buf.as_ptr()), V::load(buf.as_ptr().add(V::N))])
+        };
+
         if mr == MR && nr == nr_full {
             for (i, row) in acc.iter().enumerate() {
                 let p = c.add(i * ldc);
-                V::add(out(row[0], p, av, beta, bv), bias[0]).store(p);
-                V::add(out(row[1], p.add(V::N), av, beta, bv), bias[1]).store(p.add(V::N));
+                with_bias(out(row[0], p, av, beta, bv), &bias, 0).store(p);
+                with_bias(out(row[1], p.add(V::N), av, beta, bv), &bias, 1).store(p.add(V::N));
             }
         } else {
             // Edge tile: through a stack copy, so only the mr x nr corner of C is read and written.
@@ -179,8 +182,8 @@ unsafe fn tile<V: Lanes>(
             }
             for (i, row) in acc.iter().enumerate() {
                 let p = t.add(i * nr_full);
-                V::add(out(row[0], p, av, beta, bv), bias[0]).store(p);
-                V::add(out(row[1], p.add(V::N), av, beta, bv), bias[1]).store(p.add(V::N));
+                with_bias(out(row[0], p, av, beta, bv), &bias, 0).store(p);
+                with_bias(out(row[1], p.add(V::N), av, beta, bv), &bias, 1).store(p.add(V::N));
             }
             for i in 0..mr {
                 std::ptr::copy_nonoverlapping(t.add(i * nr_full), c.add(i * ldc), nr);
@@ -206,6 +209,19 @@ unsafe fn out<V: Lanes>(acc: V, p: *const f32, av: V, beta: f32, bv: V) -> V {
         } else {
             V::fmadd(av, acc, V::mul(bv, V::load(p)))
         }
+    }
+}
+
+/// `v + bias[h]` when there is a bias row (a function for the same reason as [`out`]).
+///
+/// # Safety
+/// The CPU supports `V`'s feature.
+#[inline(always)]
+unsafe fn with_bias<V: Lanes>(v: V, bias: &Option<[V; 2]>, h: usize) -> V {
+    match bias {
+        // SAFETY: forwarded contract.
+        Some(b) => unsafe { V::add(v, b[h]) },
+        None => v,
     }
 }
 
