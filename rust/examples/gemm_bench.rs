@@ -1,8 +1,9 @@
 //! GFLOP/s of the engine's f32 GEMM alone (no Python), for profiling the kernel and its packing.
 //!
 //! `cargo run --release --example gemm_bench [threads]`: a fixed list of shapes, kernel and tensor `matmul`.
-//! `cargo run --release --example gemm_bench threads MxNxK seconds`: one shape, repeated for that long, printing
-//! the median and best rate; run it under `perf record -e cpu-clock` to see where the time goes.
+//! `cargo run --release --example gemm_bench threads MxNxK[t] seconds`: one shape, repeated for that long, printing
+//! the median and best rate (a trailing `t` reads B transposed, as `linear` does); run it under
+//! `perf record -e cpu-clock` to see where the time goes.
 
 use bigcore::kernels::gemm::{active_simd, gemm_with, MatRef};
 use std::time::Instant;
@@ -11,8 +12,10 @@ fn operands(m: usize, n: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
     ((0..m * k).map(|i| (i % 7) as f32 * 0.1).collect(), (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect())
 }
 
-fn run(threads: usize, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    let (a, b) = (MatRef { data: a, rs: k, cs: 1 }, MatRef { data: b, rs: n, cs: 1 });
+#[allow(clippy::too_many_arguments)]
+fn run(threads: usize, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], bt: bool) {
+    let a = MatRef { data: a, rs: k, cs: 1 };
+    let b = if bt { MatRef { data: b, rs: 1, cs: k } } else { MatRef { data: b, rs: n, cs: 1 } };
     gemm_with(active_simd(), threads, m, n, k, 1.0, a, b, 0.0, c, n)
 }
 
@@ -21,7 +24,9 @@ fn gflops(m: usize, n: usize, k: usize, secs: f64) -> f64 {
 }
 
 fn one_shape(threads: usize, shape: &str, secs: f64) {
-    let dims: Vec<usize> = shape.split('x').map(|s| s.parse().expect("shape as MxNxK")).collect();
+    let bt = shape.ends_with('t');
+    let dims: Vec<usize> =
+        shape.trim_end_matches('t').split('x').map(|s| s.parse().expect("shape as MxNxK[t]")).collect();
     let (m, n, k) = (dims[0], dims[1], dims[2]);
     let (a, b) = operands(m, n, k);
     let mut c = vec![0f32; m * n];
@@ -29,13 +34,13 @@ fn one_shape(threads: usize, shape: &str, secs: f64) {
     let mut times = vec![];
     while start.elapsed().as_secs_f64() < secs {
         let t = Instant::now();
-        run(threads, m, n, k, &a, &b, &mut c);
+        run(threads, m, n, k, &a, &b, &mut c, bt);
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
     let (med, best) = (times[times.len() / 2], times[0]);
     println!(
-        "{m}x{n}x{k}: {} calls, median {:.1} GFLOP/s, best {:.1} ({threads} threads, {})",
+        "{shape}: {} calls, median {:.1} GFLOP/s, best {:.1} ({threads} threads, {})",
         times.len(),
         gflops(m, n, k, med),
         gflops(m, n, k, best),
@@ -54,13 +59,13 @@ fn main() {
     for &(m, n, k) in &[(256, 256, 256), (1024, 1024, 1024), (256, 2304, 768), (768, 3072, 256), (127, 253, 509)] {
         let (a, b) = operands(m, n, k);
         let mut c = vec![0f32; m * n];
-        run(threads, m, n, k, &a, &b, &mut c);
+        run(threads, m, n, k, &a, &b, &mut c, false);
         let reps = (2e9 / (2.0 * (m * n * k) as f64)).clamp(3.0, 200.0) as usize;
         let mut best = f64::MAX;
         for _ in 0..5 {
             let t = Instant::now();
             for _ in 0..reps {
-                run(threads, m, n, k, &a, &b, &mut c);
+                run(threads, m, n, k, &a, &b, &mut c, false);
             }
             best = best.min(t.elapsed().as_secs_f64() / reps as f64);
         }

@@ -60,10 +60,17 @@ impl<T: Copy + Default> PackBuf<T> {
 pub trait Pack: Copy + Default + 'static {
     /// Call `f` with this thread's A and B buffers (fresh ones if they are already in use on this thread).
     fn with_bufs<R>(f: impl FnOnce(&mut PackBuf<Self>, &mut PackBuf<Self>) -> R) -> R;
+
+    /// `dst[q * w + l] = src[l * ls + q]` for `l, q < 8` with SIMD shuffles, where this type and CPU have them;
+    /// false (nothing written) where not, or if the slices are too short.
+    fn transpose8(src: &[Self], ls: usize, dst: &mut [Self], w: usize) -> bool {
+        let _ = (src, ls, dst, w);
+        false
+    }
 }
 
 macro_rules! pack_impl {
-    ($t:ty, $bufs:ident) => {
+    ($t:ty, $bufs:ident $(, $transpose:expr)?) => {
         thread_local! {
             static $bufs: std::cell::RefCell<(PackBuf<$t>, PackBuf<$t>)> = Default::default();
         }
@@ -77,11 +84,25 @@ macro_rules! pack_impl {
                     Err(_) => f(&mut PackBuf::default(), &mut PackBuf::default()),
                 })
             }
+            $(
+                fn transpose8(src: &[$t], ls: usize, dst: &mut [$t], w: usize) -> bool {
+                    ($transpose)(src, ls, dst, w)
+                }
+            )?
         }
     };
 }
 
-pack_impl!(f32, F32_BUFS);
+pack_impl!(f32, F32_BUFS, |src: &[f32], ls: usize, dst: &mut [f32], w: usize| {
+    #[cfg(target_arch = "x86_64")]
+    if super::dispatch::best() as u8 >= super::Simd::Avx2 as u8 && src.len() >= 7 * ls + 8 && dst.len() >= 7 * w + 8 {
+        // SAFETY: AVX2 is present (`best` detected it) and the lengths just checked cover the 8 x 8 block.
+        unsafe { super::x86::transpose8x8(src.as_ptr(), ls, dst.as_mut_ptr(), w) };
+        return true;
+    }
+    let _ = (src, ls, dst, w);
+    false
+});
 pack_impl!(f64, F64_BUFS);
 
 impl<T> MatRef<'_, T> {
@@ -97,15 +118,7 @@ impl<T> MatRef<'_, T> {
 }
 
 /// Pack `A[i0..i0+mc, p0..p0+kc]` into `out` as ceil(mc/MR) panels of `kc * MR` values, rows past `mc` zero.
-pub fn pack_a<T: Copy + Default>(
-    out: &mut PackBuf<T>,
-    a: MatRef<'_, T>,
-    i0: usize,
-    mc: usize,
-    p0: usize,
-    kc: usize,
-    mr: usize,
-) {
+pub fn pack_a<T: Pack>(out: &mut PackBuf<T>, a: MatRef<'_, T>, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize) {
     pack(out, a.data, i0 * a.rs + p0 * a.cs, mc, kc, mr, a.rs, a.cs);
 }
 
@@ -114,7 +127,7 @@ pub fn pack_a<T: Copy + Default>(
 /// a group of panels at a time, just before their first use, so the copies are read back from cache instead of
 /// from wherever a whole block spills to; a group reads `count * NR` contiguous values per row of B.
 #[allow(clippy::too_many_arguments)]
-pub fn pack_b_panels<T: Copy + Default>(
+pub fn pack_b_panels<T: Pack>(
     out: &mut PackBuf<T>,
     b: MatRef<'_, T>,
     p0: usize,
@@ -180,7 +193,7 @@ pub fn prefetch_b_panels<T>(
 
 /// Pack `lanes` x `kc` values starting at `data[base]` (lane stride `ls`, depth stride `ds`) into panels of `w`.
 #[allow(clippy::too_many_arguments)]
-fn pack<T: Copy + Default>(
+fn pack<T: Pack>(
     out: &mut PackBuf<T>,
     data: &[T],
     base: usize,
@@ -205,7 +218,7 @@ fn pack<T: Copy + Default>(
     }
 }
 
-fn write_panel<T: Copy + Default>(panel: &Panel<'_, T>, dst: &mut [T], w: usize) {
+fn write_panel<T: Pack>(panel: &Panel<'_, T>, dst: &mut [T], w: usize) {
     match w {
         4 => panel.write::<4>(dst),
         6 => panel.write::<6>(dst),
@@ -251,7 +264,7 @@ struct Panel<'a, T> {
     ds: usize,
 }
 
-impl<T: Copy + Default> Panel<'_, T> {
+impl<T: Pack> Panel<'_, T> {
     /// Write depth rows `p0..p1` of the panel into `dst` (`(p1 - p0) * W` values), lanes past `self.lanes` zero.
     fn write<const W: usize>(&self, dst: &mut [T]) {
         let Panel { data, base, lanes, p0, p1, ls, ds } = *self;
@@ -264,11 +277,28 @@ impl<T: Copy + Default> Panel<'_, T> {
             return;
         }
         if ds == 1 {
-            // A transpose: read every lane a few values at a time, so the writes fill a few whole rows of the
-            // panel (cache lines) at once and the lanes are read as parallel sequential streams. Lane by lane
-            // (each lane's whole run, written at stride W) cost ~2 ns a value on x @ W^T (`perf`: 88% of a
-            // 1x768 @ 768x3072 product in this loop).
-            for (q0, rows) in (p0..p1).step_by(TQ).zip(dst.chunks_mut(TQ * W)) {
+            // A transpose. Full 8 x 8 blocks go through SIMD shuffles where the type and CPU have them; the rest
+            // reads every lane a few values at a time, so the writes fill a few whole rows of the panel (cache
+            // lines) at once and the lanes are read as parallel sequential streams. Lane by lane (each lane's
+            // whole run, written at stride W) cost ~2 ns a value on x @ W^T (`perf`: 88% of a 1x768 @ 768x3072
+            // product in this loop).
+            let mut q0 = p0;
+            if lanes == W && W.is_multiple_of(8) {
+                'blocks: while q0 + 8 <= p1 {
+                    let rows = &mut dst[(q0 - p0) * W..(q0 - p0 + 8) * W];
+                    for g in (0..W).step_by(8) {
+                        let s = base + g * ls + q0;
+                        for l in 0..8 {
+                            prefetch(data, s + l * ls + PREFETCH_AHEAD);
+                        }
+                        if !T::transpose8(&data[s..], ls, &mut rows[g..], W) {
+                            break 'blocks;
+                        }
+                    }
+                    q0 += 8;
+                }
+            }
+            for (q0, rows) in (q0..p1).step_by(TQ).zip(dst[(q0 - p0) * W..].chunks_mut(TQ * W)) {
                 let q = rows.len() / W;
                 for l in 0..lanes {
                     let s = base + l * ls + q0;

@@ -272,3 +272,46 @@ pub unsafe fn sgemm_avx512_6x32(
     // SAFETY: forwarded contract.
     unsafe { tile::<__m512>(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) }
 }
+
+/// Transpose an 8 x 8 block of f32: `dst[q * w + l] = src[l * ls + q]` for `l, q < 8` (packing `x @ W^T`'s
+/// B panels and row-major A: eight lanes read as eight vectors, shuffled in registers, written as eight rows).
+///
+/// # Safety
+/// The CPU supports avx2; `src` is valid for reading 8 values at each `l * ls`, `dst` for writing 8 values at
+/// each `q * w`, for `l, q < 8`.
+#[target_feature(enable = "avx2")]
+pub unsafe fn transpose8x8(src: *const f32, ls: usize, dst: *mut f32, w: usize) {
+    // SAFETY: the reads and writes are the ranges of the contract above.
+    unsafe {
+        let r = [0, 1, 2, 3, 4, 5, 6, 7].map(|l| _mm256_loadu_ps(src.add(l * ls)));
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let rows = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        for (q, row) in rows.iter().enumerate() {
+            _mm256_storeu_ps(dst.add(q * w), *row);
+        }
+    }
+}
