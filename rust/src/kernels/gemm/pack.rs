@@ -119,7 +119,8 @@ impl<T> MatRef<'_, T> {
 
 /// Pack `A[i0..i0+mc, p0..p0+kc]` into `out` as ceil(mc/MR) panels of `kc * MR` values, rows past `mc` zero.
 pub fn pack_a<T: Pack>(out: &mut PackBuf<T>, a: MatRef<'_, T>, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize) {
-    pack(out, a.data, i0 * a.rs + p0 * a.cs, mc, kc, mr, a.rs, a.cs);
+    let dst = out.get_mut(mc.div_ceil(mr) * kc * mr);
+    pack_panels(dst, a.data, i0 * a.rs + p0 * a.cs, mc, kc, mr, a.rs, a.cs, 0);
 }
 
 /// Pack panels `pj0..pj0+count` (NR columns each, the last zero-padded) of `B[p0..p0+kc, j0..j0+nc]` into their
@@ -139,23 +140,7 @@ pub fn pack_b_panels<T: Pack>(
     count: usize,
 ) {
     let dst = &mut out.get_mut_keep()[pj0 * kc * nr..(pj0 + count) * kc * nr];
-    let step = if b.cs == 1 { ROWS } else { kc };
-    for q0 in (0..kc).step_by(step) {
-        let q1 = (q0 + step).min(kc);
-        for (g, d) in dst.chunks_exact_mut(kc * nr).enumerate() {
-            let l0 = (pj0 + g) * nr;
-            let panel = Panel {
-                data: b.data,
-                base: p0 * b.rs + (j0 + l0) * b.cs,
-                lanes: nr.min(nc - l0),
-                p0: q0,
-                p1: q1,
-                ls: b.cs,
-                ds: b.rs,
-            };
-            write_panel(&panel, &mut d[q0 * nr..q1 * nr], nr);
-        }
-    }
+    pack_panels(dst, b.data, p0 * b.rs + j0 * b.cs, nc, kc, nr, b.cs, b.rs, pj0);
 }
 
 /// Ask the cache for the source rows of panels `pj0..pj0+count` of `B[p0..p0+kc, j0..j0+nc]` ahead of packing
@@ -175,15 +160,12 @@ pub fn prefetch_b_panels<T>(
 ) {
     #[cfg(target_arch = "x86_64")]
     if b.cs == 1 && pj0 * nr < nc {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-        let base = b.data.as_ptr().wrapping_add(p0 * b.rs + j0 + pj0 * nr);
-        let bytes = (count * nr).min(nc - pj0 * nr) * std::mem::size_of::<T>();
+        let per_line = (64 / std::mem::size_of::<T>()).max(1);
+        let width = (count * nr).min(nc - pj0 * nr);
         for p in 0..kc {
-            let row = base.wrapping_add(p * b.rs) as *const i8;
-            for off in (0..bytes).step_by(64) {
-                // SAFETY: a prefetch is only a hint: it never faults and has no effect on memory, whatever the
-                // address (`wrapping_add` keeps even the address computation free of undefined behaviour).
-                unsafe { _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(off)) };
+            let row = (p0 + p) * b.rs + j0 + pj0 * nr;
+            for off in (0..width).step_by(per_line) {
+                prefetch_to::<{ std::arch::x86_64::_MM_HINT_T1 }, T>(b.data, row + off);
             }
         }
     }
@@ -191,10 +173,11 @@ pub fn prefetch_b_panels<T>(
     let _ = (b, p0, kc, j0, nc, nr, pj0, count);
 }
 
-/// Pack `lanes` x `kc` values starting at `data[base]` (lane stride `ls`, depth stride `ds`) into panels of `w`.
+/// Of `lanes` x `kc` values starting at `data[base]` (lane stride `ls`, depth stride `ds`), cut into panels of
+/// `w` lanes, write panels `pj0..` into `dst` (`kc * w` values each; lanes past `lanes` zero).
 #[allow(clippy::too_many_arguments)]
-fn pack<T: Pack>(
-    out: &mut PackBuf<T>,
+fn pack_panels<T: Pack>(
+    dst: &mut [T],
     data: &[T],
     base: usize,
     lanes: usize,
@@ -202,18 +185,17 @@ fn pack<T: Pack>(
     w: usize,
     ls: usize,
     ds: usize,
+    pj0: usize,
 ) {
-    let need = lanes.div_ceil(w) * kc * w;
-    let out = out.get_mut(need);
-    // Lane-contiguous sources are swept a few source rows at a time across all panels (panel by panel would walk
-    // the block at stride `ds` once per panel); depth-contiguous sources are read lane by lane.
+    // Lane-contiguous sources are swept a few source rows at a time across all the panels (panel by panel would
+    // walk the block at stride `ds` once per panel); depth-contiguous sources are read panel by panel.
     let step = if ls == 1 { ROWS } else { kc };
     for p0 in (0..kc).step_by(step) {
         let p1 = (p0 + step).min(kc);
-        for (pi, dst) in out.chunks_exact_mut(kc * w).enumerate() {
-            let l0 = pi * w;
+        for (g, d) in dst.chunks_exact_mut(kc * w).enumerate() {
+            let l0 = (pj0 + g) * w;
             let panel = Panel { data, base: base + l0 * ls, lanes: w.min(lanes - l0), p0, p1, ls, ds };
-            write_panel(&panel, &mut dst[p0 * w..p1 * w], w);
+            write_panel(&panel, &mut d[p0 * w..p1 * w], w);
         }
     }
 }
@@ -236,18 +218,22 @@ const ROWS: usize = 8;
 /// than the hardware prefetchers follow.
 const PREFETCH_AHEAD: usize = 64;
 
-/// Hint that `data[i]` will be read soon (a no-op off x86-64; never faults, even past the end).
+/// Hint that `data[i]` will be read soon, into L1 (a no-op off x86-64; never faults, even past the end).
 #[inline(always)]
 pub fn prefetch<T>(data: &[T], i: usize) {
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch is only a hint: it never faults and has no effect on memory, whatever the address
-        // (`wrapping_add` keeps even the address computation free of undefined behaviour).
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().wrapping_add(i) as *const i8) };
-    }
+    prefetch_to::<{ std::arch::x86_64::_MM_HINT_T0 }, T>(data, i);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (data, i);
+}
+
+/// Hint that `data[i]` will be read soon, with an `_mm_prefetch` hint.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch_to<const HINT: i32, T>(data: &[T], i: usize) {
+    // SAFETY: a prefetch is only a hint: it never faults and has no effect on memory, whatever the address
+    // (`wrapping_add` keeps even the address computation free of undefined behaviour).
+    unsafe { std::arch::x86_64::_mm_prefetch::<HINT>(data.as_ptr().wrapping_add(i) as *const i8) };
 }
 
 /// Depth steps a depth-contiguous pack (a transpose) reads from each lane before moving to the next lane.
