@@ -61,10 +61,10 @@ pub trait Pack: Copy + Default + 'static {
     /// Call `f` with this thread's A and B buffers (fresh ones if they are already in use on this thread).
     fn with_bufs<R>(f: impl FnOnce(&mut PackBuf<Self>, &mut PackBuf<Self>) -> R) -> R;
 
-    /// `dst[q * w + l] = src[l * ls + q]` for `l, q < 8` with SIMD shuffles, where this type and CPU have them;
-    /// false (nothing written) where not, or if the slices are too short.
-    fn transpose8(src: &[Self], ls: usize, dst: &mut [Self], w: usize) -> bool {
-        let _ = (src, ls, dst, w);
+    /// `dst[q * w + l] = src[l * ls + q]` for `q < 8` and `l < lanes` (6 or 8) with SIMD shuffles, where this
+    /// type and CPU have them; false (nothing written) where not, or if the slices are too short.
+    fn transpose8(src: &[Self], ls: usize, lanes: usize, dst: &mut [Self], w: usize) -> bool {
+        let _ = (src, ls, lanes, dst, w);
         false
     }
 }
@@ -85,22 +85,27 @@ macro_rules! pack_impl {
                 })
             }
             $(
-                fn transpose8(src: &[$t], ls: usize, dst: &mut [$t], w: usize) -> bool {
-                    ($transpose)(src, ls, dst, w)
+                fn transpose8(src: &[$t], ls: usize, lanes: usize, dst: &mut [$t], w: usize) -> bool {
+                    ($transpose)(src, ls, lanes, dst, w)
                 }
             )?
         }
     };
 }
 
-pack_impl!(f32, F32_BUFS, |src: &[f32], ls: usize, dst: &mut [f32], w: usize| {
+pack_impl!(f32, F32_BUFS, |src: &[f32], ls: usize, lanes: usize, dst: &mut [f32], w: usize| {
     #[cfg(target_arch = "x86_64")]
-    if super::dispatch::best() as u8 >= super::Simd::Avx2 as u8 && src.len() >= 7 * ls + 8 && dst.len() >= 7 * w + 8 {
-        // SAFETY: AVX2 is present (`best` detected it) and the lengths just checked cover the 8 x 8 block.
-        unsafe { super::x86::transpose8x8(src.as_ptr(), ls, dst.as_mut_ptr(), w) };
+    if super::dispatch::best() as u8 >= super::Simd::Avx2 as u8
+        && (lanes == 6 || lanes == 8)
+        && w >= lanes
+        && src.len() >= (lanes - 1) * ls + 8
+        && dst.len() >= 7 * w + lanes
+    {
+        // SAFETY: AVX2 is present (`best` detected it) and the checks above give the contract's lanes and ranges.
+        unsafe { super::x86::transpose_block(src.as_ptr(), ls, lanes, dst.as_mut_ptr(), w) };
         return true;
     }
-    let _ = (src, ls, dst, w);
+    let _ = (src, ls, lanes, dst, w);
     false
 });
 pack_impl!(f64, F64_BUFS);
@@ -263,21 +268,23 @@ impl<T: Pack> Panel<'_, T> {
             return;
         }
         if ds == 1 {
-            // A transpose. Full 8 x 8 blocks go through SIMD shuffles where the type and CPU have them; the rest
+            // A transpose. Full blocks of 8 depth steps by 8 lanes (6 for A's panels) go through SIMD shuffles
+            // where the type and CPU have them; the rest
             // reads every lane a few values at a time, so the writes fill a few whole rows of the panel (cache
             // lines) at once and the lanes are read as parallel sequential streams. Lane by lane (each lane's
             // whole run, written at stride W) cost ~2 ns a value on x @ W^T (`perf`: 88% of a 1x768 @ 768x3072
             // product in this loop).
             let mut q0 = p0;
-            if lanes == W && W.is_multiple_of(8) {
+            let group = if W == 6 { 6 } else { 8 };
+            if lanes == W && W.is_multiple_of(group) {
                 'blocks: while q0 + 8 <= p1 {
                     let rows = &mut dst[(q0 - p0) * W..(q0 - p0 + 8) * W];
-                    for g in (0..W).step_by(8) {
+                    for g in (0..W).step_by(group) {
                         let s = base + g * ls + q0;
-                        for l in 0..8 {
+                        for l in 0..group {
                             prefetch(data, s + l * ls + PREFETCH_AHEAD);
                         }
-                        if !T::transpose8(&data[s..], ls, &mut rows[g..], W) {
+                        if !T::transpose8(&data[s..], ls, group, &mut rows[g..], W) {
                             break 'blocks;
                         }
                     }

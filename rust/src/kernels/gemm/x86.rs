@@ -273,17 +273,24 @@ pub unsafe fn sgemm_avx512_6x32(
     unsafe { tile::<__m512>(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) }
 }
 
-/// Transpose an 8 x 8 block of f32: `dst[q * w + l] = src[l * ls + q]` for `l, q < 8` (packing `x @ W^T`'s
-/// B panels and row-major A: eight lanes read as eight vectors, shuffled in registers, written as eight rows).
+/// Transpose a block of f32: `dst[q * w + l] = src[l * ls + q]` for `q < 8` and `l < lanes`, where `lanes` is 8
+/// or 6 (packing `x @ W^T`'s B panels in groups of 8 lanes, and row-major A into 6-row panels): the lanes are
+/// read as vectors, shuffled in registers (missing lanes as zeros) and written as rows.
 ///
 /// # Safety
-/// The CPU supports avx2; `src` is valid for reading 8 values at each `l * ls`, `dst` for writing 8 values at
-/// each `q * w`, for `l, q < 8`.
+/// The CPU supports avx2; `lanes` is 6 or 8; `src` is valid for reading 8 values at each `l * ls` for
+/// `l < lanes`, and `dst` for writing `lanes` values at each `q * w` for `q < 8`.
 #[target_feature(enable = "avx2")]
-pub unsafe fn transpose8x8(src: *const f32, ls: usize, dst: *mut f32, w: usize) {
+pub unsafe fn transpose_block(src: *const f32, ls: usize, lanes: usize, dst: *mut f32, w: usize) {
     // SAFETY: the reads and writes are the ranges of the contract above.
     unsafe {
-        let r = [0, 1, 2, 3, 4, 5, 6, 7].map(|l| _mm256_loadu_ps(src.add(l * ls)));
+        let r = [0, 1, 2, 3, 4, 5, 6, 7].map(|l| {
+            if l < lanes {
+                _mm256_loadu_ps(src.add(l * ls))
+            } else {
+                _mm256_setzero_ps()
+            }
+        });
         let t0 = _mm256_unpacklo_ps(r[0], r[1]);
         let t1 = _mm256_unpackhi_ps(r[0], r[1]);
         let t2 = _mm256_unpacklo_ps(r[2], r[3]);
@@ -311,7 +318,14 @@ pub unsafe fn transpose8x8(src: *const f32, ls: usize, dst: *mut f32, w: usize) 
             _mm256_permute2f128_ps::<0x31>(u3, u7),
         ];
         for (q, row) in rows.iter().enumerate() {
-            _mm256_storeu_ps(dst.add(q * w), *row);
+            let d = dst.add(q * w);
+            if lanes == 8 {
+                _mm256_storeu_ps(d, *row);
+            } else {
+                // six values: four, then two as one 64-bit store
+                _mm_storeu_ps(d, _mm256_castps256_ps128(*row));
+                _mm_store_sd(d.add(4) as *mut f64, _mm_castps_pd(_mm256_extractf128_ps::<1>(*row)));
+            }
         }
     }
 }
