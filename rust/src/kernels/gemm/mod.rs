@@ -251,6 +251,7 @@ unsafe fn block<T: Kernel>(
                 for ic in (0..m).step_by(mcb) {
                     let mc = mcb.min(m - ic);
                     pack::pack_a(apack, a, i0 + ic, mc, pc, kc, mr);
+                    let apk = apack.get();
                     for (pj, jr) in (0..nc).step_by(nr).enumerate() {
                         if ic == 0 && pj % GROUP == 0 {
                             // packed just before first use, so the kernels below read it from cache
@@ -260,7 +261,7 @@ unsafe fn block<T: Kernel>(
                         }
                         let nr_eff = nr.min(nc - jr);
                         let bp = &bpack.get()[pj * kc * nr..(pj + 1) * kc * nr];
-                        let apk = apack.get();
+                        let bias = bias.map_or(std::ptr::null(), |v| v[j0 + jc + jr..].as_ptr());
                         for (pi, ir) in (0..mc).step_by(mr).enumerate() {
                             let mr_eff = mr.min(mc - ir);
                             let ap = &apk[pi * kc * mr..(pi + 1) * kc * mr];
@@ -269,7 +270,6 @@ unsafe fn block<T: Kernel>(
                             // the CPU supports by `gemm_with`.
                             unsafe {
                                 let corner = c.ptr.add((i0 + ic + ir) * c.ldc + j0 + jc + jr);
-                                let bias = bias.map_or(std::ptr::null(), |v| v.as_ptr().add(j0 + jc + jr));
                                 T::run(simd, kc, alpha, ap, bp, beta, bias, corner, c.ldc, mr_eff, nr_eff);
                             }
                         }
