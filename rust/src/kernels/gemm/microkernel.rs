@@ -134,6 +134,29 @@ macro_rules! generic_fns {
 
 generic_fns!(f64, f64_scalar, f64_avx2, f64_avx512, (4, 4), (6, 8), (6, 16));
 
+/// The f64 AVX-512 tile (6 x 16) compiled for AVX2, for unit tests on CPUs without AVX-512 (`Simd::supported`).
+///
+/// # Safety
+/// As for `body`, and the CPU supports avx2 and fma.
+#[cfg(test)]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn f64_avx512_emulated(
+    kc: usize,
+    alpha: f64,
+    ap: &[f64],
+    bp: &[f64],
+    beta: f64,
+    bias: *const f64,
+    c: *mut f64,
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { body::<f64, 6, 16, true>(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) }
+}
+
 /// # Safety
 /// As for `body`.
 #[allow(clippy::too_many_arguments)]
@@ -199,8 +222,15 @@ impl Kernel for f32 {
         let (a, b) = (ap.as_ptr(), bp.as_ptr());
         match simd {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the panel lengths are checked above; C and the CPU level are the caller's contract.
-            Simd::Avx512 => unsafe { super::x86::sgemm_avx512_6x32(kc, alpha, a, b, beta, bias, c, ldc, mr, nr) },
+            Simd::Avx512 => {
+                #[cfg(test)]
+                if !std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: as below; without avx512f, `Simd::supported` only admits this level on AVX2 CPUs.
+                    return unsafe { super::x86::emulated::sgemm_6x32(kc, alpha, a, b, beta, bias, c, ldc, mr, nr) };
+                }
+                // SAFETY: the panel lengths are checked above; C and the CPU level are the caller's contract.
+                unsafe { super::x86::sgemm_avx512_6x32(kc, alpha, a, b, beta, bias, c, ldc, mr, nr) }
+            }
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Simd::Avx2 => unsafe { super::x86::sgemm_avx2_6x16(kc, alpha, a, b, beta, bias, c, ldc, mr, nr) },
@@ -227,8 +257,15 @@ impl Kernel for f64 {
     ) {
         match simd {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the caller's contract (CPU level, C range); the body only indexes the panel slices.
-            Simd::Avx512 => unsafe { f64_avx512(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) },
+            Simd::Avx512 => {
+                #[cfg(test)]
+                if !std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: as below; without avx512f, `Simd::supported` only admits this level on AVX2 CPUs.
+                    return unsafe { f64_avx512_emulated(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) };
+                }
+                // SAFETY: the caller's contract (CPU level, C range); the body only indexes the panel slices.
+                unsafe { f64_avx512(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) }
+            }
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Simd::Avx2 => unsafe { f64_avx2(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) },

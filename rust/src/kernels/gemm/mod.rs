@@ -131,7 +131,7 @@ pub fn gemm_bias_with<T: Kernel>(
     }
     a.check(m, k, "A");
     b.check(k, n, "B");
-    let simd = if simd as u8 <= dispatch::best() as u8 { simd } else { dispatch::best() };
+    let simd = if simd.supported() { simd } else { dispatch::best() };
     if m == 1 {
         let row: std::borrow::Cow<'_, [T]> = if a.cs == 1 {
             std::borrow::Cow::Borrowed(&a.data[..k])

@@ -8,8 +8,9 @@
 //! alpha and vector stores rather than 4-wide adds.
 //!
 //! Both levels run one body, generic over the vector type ([`Lanes`]): the AVX-512 kernel differs from the AVX2
-//! one only in the vector width, so the tests that run the AVX2 kernel on a machine without AVX-512 also check
-//! the logic of the other. Both compute `C = alpha * A @ B + beta * C (+ bias row)` on the tile and never read C when beta
+//! one only in the vector width. On a machine without AVX-512 the unit tests run that body at AVX-512's tile
+//! width on pairs of AVX2 vectors ([`emulated`]), so the driver and packing of the 6 x 32 tile are tested too;
+//! only the `__m512` impl of [`Lanes`] itself (one intrinsic a method) needs an AVX-512 CPU. Both compute `C = alpha * A @ B + beta * C (+ bias row)` on the tile and never read C when beta
 //! is 0.
 //! The functions are `unsafe` twice over: they need the CPU features named in their `target_feature`, and they
 //! take raw pointers; `microkernel::Kernel::run` states the contract its callers keep.
@@ -327,5 +328,82 @@ pub unsafe fn transpose_block(src: *const f32, ls: usize, lanes: usize, dst: *mu
                 _mm_store_sd(d.add(4) as *mut f64, _mm_castps_pd(_mm256_extractf128_ps::<1>(*row)));
             }
         }
+    }
+}
+
+/// AVX-512's 6 x 32 tile on a CPU with only AVX2, for the unit tests (`Simd::supported`): each 16-lane vector is
+/// a pair of AVX2 vectors, so the driver, packing and edge tiles at the AVX-512 tile width run on any test
+/// machine, through the same generic [`tile`] body as the real kernel.
+#[cfg(test)]
+pub mod emulated {
+    use super::*;
+
+    #[derive(Clone, Copy)]
+    struct Pair(__m256, __m256);
+
+    impl Lanes for Pair {
+        const N: usize = 16;
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn zero() -> Self {
+            Pair(_mm256_setzero_ps(), _mm256_setzero_ps())
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn splat(x: f32) -> Self {
+            Pair(_mm256_set1_ps(x), _mm256_set1_ps(x))
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: the caller guarantees 16 readable values at p.
+            unsafe { Pair(_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))) }
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn store(self, p: *mut f32) {
+            // SAFETY: the caller guarantees 16 writable values at p.
+            unsafe {
+                _mm256_storeu_ps(p, self.0);
+                _mm256_storeu_ps(p.add(8), self.1);
+            }
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+            Pair(_mm256_fmadd_ps(a.0, b.0, c.0), _mm256_fmadd_ps(a.1, b.1, c.1))
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn mul(a: Self, b: Self) -> Self {
+            Pair(_mm256_mul_ps(a.0, b.0), _mm256_mul_ps(a.1, b.1))
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            Pair(_mm256_add_ps(a.0, b.0), _mm256_add_ps(a.1, b.1))
+        }
+    }
+
+    /// [`sgemm_avx512_6x32`]'s contract, with avx2 and fma in place of avx512f.
+    ///
+    /// # Safety
+    /// As for [`sgemm_avx512_6x32`], on a CPU with avx2 and fma.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn sgemm_6x32(
+        kc: usize,
+        alpha: f32,
+        ap: *const f32,
+        bp: *const f32,
+        beta: f32,
+        bias: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+    ) {
+        // SAFETY: forwarded contract.
+        unsafe { tile::<Pair>(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) }
     }
 }
