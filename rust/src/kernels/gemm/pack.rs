@@ -128,10 +128,10 @@ pub fn pack_a<T: Pack>(out: &mut PackBuf<T>, a: MatRef<'_, T>, i0: usize, mc: us
     pack_panels(dst, a.data, i0 * a.rs + p0 * a.cs, mc, kc, mr, a.rs, a.cs, 0);
 }
 
-/// Pack panels `pj0..pj0+count` (NR columns each, the last zero-padded) of `B[p0..p0+kc, j0..j0+nc]` into their
-/// place in `out`, which must already hold room for the whole block (see [`PackBuf::reserve`]). The driver packs B
-/// a group of panels at a time, just before their first use, so the copies are read back from cache instead of
-/// from wherever a whole block spills to; a group reads `count * NR` contiguous values per row of B.
+/// Pack panels `pj0..pj0+count` (NR columns each, the last zero-padded) of `B[p0..p0+kc, j0..j0+nc]` into
+/// panel slots `slot..slot+count` of `out`, which must already hold room for them (see [`PackBuf::reserve`]). The
+/// driver packs B a group of panels at a time, just before their first use, so the copies are read back from cache
+/// instead of from wherever a whole block spills to; a group reads `count * NR` contiguous values per row of B.
 #[allow(clippy::too_many_arguments)]
 pub fn pack_b_panels<T: Pack>(
     out: &mut PackBuf<T>,
@@ -143,8 +143,9 @@ pub fn pack_b_panels<T: Pack>(
     nr: usize,
     pj0: usize,
     count: usize,
+    slot: usize,
 ) {
-    let dst = &mut out.get_mut_keep()[pj0 * kc * nr..(pj0 + count) * kc * nr];
+    let dst = &mut out.get_mut_keep()[slot * kc * nr..(slot + count) * kc * nr];
     pack_panels(dst, b.data, p0 * b.rs + j0 * b.cs, nc, kc, nr, b.cs, b.rs, pj0);
 }
 
