@@ -14,8 +14,9 @@
 //! an A panel 6 KiB), NC = 2048, and two regimes for M:
 //! - up to 256 KiB of A per block of k (M <= 256 in f32: GPT's M = B*T rows), one row block: every packed group
 //!   of B panels is used once, by all of M, right after packing, so groups go to a small ring of GROUP slots
-//!   that stays in cache. Measured on 256x2304x768 (one thread, `perf` and paired timings): packing 11.5–12.3%
-//!   → 9.4–9.6% of the time, +7% GFLOP/s, against writing every panel of the 2 MiB block (each store a miss).
+//!   that stays in cache, instead of every panel of a 2 MiB block (each store a miss). Measured, one thread:
+//!   packing 11.5–12.3% → 9.4–9.6% of 256x2304x768 (`perf`), and in paired timings +7–18% on that shape,
+//!   +14% on 256x3072x768 and +10% on 16x3072x768 with B = W^T (benchmarks/README.md).
 //! - taller: row blocks of at most MC = 120 rows (120 KiB of A in L2; M cut into equal blocks, so M = 300 runs
 //!   as 102 + 102 + 96 rather than 120 + 120 + 60) sharing one packed B block (KC x NC) per block of k.
 //!
