@@ -160,16 +160,11 @@ unsafe fn tile<V: Lanes>(
         }
         let (av, bv) = (V::splat(alpha), V::splat(beta));
         // the bias row, if any (an edge tile's copy padded with zeros): 12 adds against 12 * kc FMAs
-        // (loaded in place for a full tile: a `memcpy` call here would make the compiler spill the accumulators)
         let bias = if bias.is_null() {
             None
-        } else if nr == nr_full {
-            Some([V::load(bias), V::load(bias.add(V::N))])
         } else {
             let mut buf = [0f32; 32];
-            for (j, v) in buf.iter_mut().enumerate().take(nr) {
-                *v = *bias.add(j);
-            }
+            std::ptr::copy_nonoverlapping(bias, buf.as_mut_ptr(), nr);
             Some([V::load(buf.as_ptr()), V::load(buf.as_ptr().add(V::N))])
         };
 
