@@ -126,6 +126,10 @@ def test_negative_sizes_and_huge_allocations():
         bigcore.zeros(10**7, 10**7)  # 4e14 bytes: refused, not an abort
     with pytest.raises(MemoryError):
         bigcore.zeros(2**40, 2**40)  # overflows the element count itself
+    with pytest.raises(MemoryError, match="cannot allocate"):
+        bigcore.zeros(2**20, 2**20)  # 4 TiB: more than the machine has, refused before any page is touched
+    with pytest.raises(MemoryError, match="cannot allocate"):
+        bigcore.tensor(np.broadcast_to(np.float32(1), (1 << 40,)))  # a 4-byte view of 4 TiB
     with pytest.raises(TypeError):
         bigcore.zeros(2.5)
 

@@ -63,12 +63,54 @@ pub fn try_filled<T: Element>(op: &'static str, shape: &[usize], n: usize, value
 ///
 /// # Errors
 /// `OutOfMemory` when the allocator refuses.
+/// More than the machine's physical memory is refused up front: an allocator that maps with `MAP_NORESERVE`
+/// (mimalloc, the extension's) gets any size of address space from Linux, and filling it would end in the
+/// out-of-memory killer instead of an error.
+///
+/// # Errors
+/// `OutOfMemory` when the allocator refuses or the size exceeds physical memory.
 pub fn try_with_capacity<T: Element>(op: &'static str, shape: &[usize], n: usize) -> Result<Vec<T>> {
+    let bytes = n as u128 * std::mem::size_of::<T>() as u128;
+    let refused = || Error::OutOfMemory { op, bytes, shape: shape.to_vec() };
+    if physical_memory().is_some_and(|total| bytes > total) {
+        return Err(refused());
+    }
     let mut v: Vec<T> = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
-        op,
-        bytes: n as u128 * std::mem::size_of::<T>() as u128,
-        shape: shape.to_vec(),
-    })?;
+    v.try_reserve_exact(n).map_err(|_| refused())?;
     Ok(v)
+}
+
+/// Bytes of physical memory, where the system says (Linux); `None` elsewhere.
+fn physical_memory() -> Option<u128> {
+    #[cfg(target_os = "linux")]
+    {
+        extern "C" {
+            fn sysconf(name: i32) -> i64;
+        }
+        const SC_PAGESIZE: i32 = 30;
+        const SC_PHYS_PAGES: i32 = 85;
+        // SAFETY: sysconf only reads system configuration; both names are valid on Linux (glibc and musl).
+        let (page, pages) = unsafe { (sysconf(SC_PAGESIZE), sysconf(SC_PHYS_PAGES)) };
+        if page > 0 && pages > 0 {
+            return Some(page as u128 * pages as u128);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn more_than_physical_memory_is_refused_before_allocating() {
+        // 4 TiB: an overcommitting allocator would hand out the address space and filling it would be killed
+        let n = 1usize << 40;
+        let err = try_filled::<f32>("zeros", &[1 << 20, 1 << 20], n, 0.0).unwrap_err();
+        assert!(matches!(err, Error::OutOfMemory { bytes, .. } if bytes == 4 << 40), "{err}");
+        if let Some(total) = physical_memory() {
+            assert!(total > 1 << 20, "physical memory read as {total} bytes");
+        }
+        assert_eq!(try_filled::<f32>("zeros", &[3], 3, 1.5).unwrap(), vec![1.5; 3]);
+    }
 }

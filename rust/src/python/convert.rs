@@ -13,10 +13,12 @@ fn copy_in<T: numpy::Element + crate::Element>(a: &Bound<'_, PyArrayDyn<T>>) -> 
     let r: PyReadonlyArrayDyn<'_, T> = a.readonly();
     let shape = r.shape().to_vec();
     // `as_slice` also accepts Fortran-contiguous arrays (memory order != logical order): memcpy only C order
-    let data: Vec<T> = match r.as_slice() {
-        Ok(s) if r.is_c_contiguous() => s.to_vec(),
-        _ => r.as_array().iter().copied().collect(),
-    };
+    // allocated fallibly: an impossible size (a broadcast view of terabytes) is a MemoryError, not an abort
+    let mut data: Vec<T> = crate::storage::try_with_capacity("tensor", &shape, r.len()).map_err(to_py)?;
+    match r.as_slice() {
+        Ok(s) if r.is_c_contiguous() => data.extend_from_slice(s),
+        _ => data.extend(r.as_array().iter().copied()),
+    }
     Tensor::from_vec(data, &shape).map_err(to_py)
 }
 
