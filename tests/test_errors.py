@@ -130,6 +130,10 @@ def test_negative_sizes_and_huge_allocations():
         bigcore.zeros(2**20, 2**20)  # 4 TiB: more than the machine has, refused before any page is touched
     with pytest.raises(MemoryError, match="cannot allocate"):
         bigcore.tensor(np.broadcast_to(np.float32(1), (1 << 40,)))  # a 4-byte view of 4 TiB
+    with pytest.raises(MemoryError, match="matmul"):
+        bigcore.ones(2**20, 1) @ bigcore.ones(1, 2**20)  # a 4 TiB output from 8 MiB of inputs
+    with pytest.raises(MemoryError, match="expand"):
+        bigcore.ones(1).expand(2**40).contiguous()
     with pytest.raises(TypeError):
         bigcore.zeros(2.5)
 
