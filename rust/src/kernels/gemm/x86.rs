@@ -31,87 +31,77 @@ trait Lanes: Copy {
     unsafe fn add(a: Self, b: Self) -> Self;
 }
 
-impl Lanes for __m256 {
-    const N: usize = 8;
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn zero() -> Self {
-        _mm256_setzero_ps()
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn splat(x: f32) -> Self {
-        _mm256_set1_ps(x)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn load(p: *const f32) -> Self {
-        // SAFETY: the caller guarantees 8 readable values at p.
-        unsafe { _mm256_loadu_ps(p) }
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn store(self, p: *mut f32) {
-        // SAFETY: the caller guarantees 8 writable values at p.
-        unsafe { _mm256_storeu_ps(p, self) }
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-        _mm256_fmadd_ps(a, b, c)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn mul(a: Self, b: Self) -> Self {
-        _mm256_mul_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn add(a: Self, b: Self) -> Self {
-        _mm256_add_ps(a, b)
-    }
+/// `impl Lanes` for a native vector type: one intrinsic a method, all with the level's target feature.
+macro_rules! native_lanes {
+    ($v:ty, $n:literal, $feature:literal, $zero:ident, $splat:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident,
+     $add:ident) => {
+        impl Lanes for $v {
+            const N: usize = $n;
+            #[inline]
+            #[target_feature(enable = $feature)]
+            unsafe fn zero() -> Self {
+                $zero()
+            }
+            #[inline]
+            #[target_feature(enable = $feature)]
+            unsafe fn splat(x: f32) -> Self {
+                $splat(x)
+            }
+            #[inline]
+            #[target_feature(enable = $feature)]
+            unsafe fn load(p: *const f32) -> Self {
+                // SAFETY: the caller guarantees N readable values at p.
+                unsafe { $load(p) }
+            }
+            #[inline]
+            #[target_feature(enable = $feature)]
+            unsafe fn store(self, p: *mut f32) {
+                // SAFETY: the caller guarantees N writable values at p.
+                unsafe { $store(p, self) }
+            }
+            #[inline]
+            #[target_feature(enable = $feature)]
+            unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+                $fmadd(a, b, c)
+            }
+            #[inline]
+            #[target_feature(enable = $feature)]
+            unsafe fn mul(a: Self, b: Self) -> Self {
+                $mul(a, b)
+            }
+            #[inline]
+            #[target_feature(enable = $feature)]
+            unsafe fn add(a: Self, b: Self) -> Self {
+                $add(a, b)
+            }
+        }
+    };
 }
 
-impl Lanes for __m512 {
-    const N: usize = 16;
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn zero() -> Self {
-        _mm512_setzero_ps()
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn splat(x: f32) -> Self {
-        _mm512_set1_ps(x)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn load(p: *const f32) -> Self {
-        // SAFETY: the caller guarantees 16 readable values at p.
-        unsafe { _mm512_loadu_ps(p) }
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn store(self, p: *mut f32) {
-        // SAFETY: the caller guarantees 16 writable values at p.
-        unsafe { _mm512_storeu_ps(p, self) }
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-        _mm512_fmadd_ps(a, b, c)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn mul(a: Self, b: Self) -> Self {
-        _mm512_mul_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn add(a: Self, b: Self) -> Self {
-        _mm512_add_ps(a, b)
-    }
-}
+native_lanes!(
+    __m256,
+    8,
+    "avx2,fma",
+    _mm256_setzero_ps,
+    _mm256_set1_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_fmadd_ps,
+    _mm256_mul_ps,
+    _mm256_add_ps
+);
+native_lanes!(
+    __m512,
+    16,
+    "avx512f",
+    _mm512_setzero_ps,
+    _mm512_set1_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_fmadd_ps,
+    _mm512_mul_ps,
+    _mm512_add_ps
+);
 
 /// Rows of every tile.
 const MR: usize = 6;
