@@ -32,6 +32,12 @@ impl Simd {
     }
 }
 
+/// Whether the unit tests run the AVX-512 level emulated on AVX2 (see [`Simd::supported`]).
+#[cfg(test)]
+pub fn avx512_emulated() -> bool {
+    best() != Simd::Avx512
+}
+
 fn detect() -> Simd {
     #[cfg(target_arch = "x86_64")]
     {

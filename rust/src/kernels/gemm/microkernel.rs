@@ -224,7 +224,7 @@ impl Kernel for f32 {
             #[cfg(target_arch = "x86_64")]
             Simd::Avx512 => {
                 #[cfg(test)]
-                if !std::arch::is_x86_feature_detected!("avx512f") {
+                if super::dispatch::avx512_emulated() {
                     // SAFETY: as below; without avx512f, `Simd::supported` only admits this level on AVX2 CPUs.
                     return unsafe { super::x86::emulated::sgemm_6x32(kc, alpha, a, b, beta, bias, c, ldc, mr, nr) };
                 }
@@ -259,7 +259,7 @@ impl Kernel for f64 {
             #[cfg(target_arch = "x86_64")]
             Simd::Avx512 => {
                 #[cfg(test)]
-                if !std::arch::is_x86_feature_detected!("avx512f") {
+                if super::dispatch::avx512_emulated() {
                     // SAFETY: as below; without avx512f, `Simd::supported` only admits this level on AVX2 CPUs.
                     return unsafe { f64_avx512_emulated(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) };
                 }

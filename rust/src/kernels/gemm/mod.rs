@@ -268,15 +268,14 @@ unsafe fn block<T: Kernel>(
                     pack::pack_a(apack, a, i0 + ic, mc, pc, kc, mr);
                     let apk = apack.get();
                     for (pj, jr) in (0..nc).step_by(nr).enumerate() {
+                        let slot = if ring { pj % GROUP } else { pj };
                         if ic == 0 && pj % GROUP == 0 {
                             // packed just before first use, so the kernels below read it from cache
                             let count = GROUP.min(nc.div_ceil(nr) - pj);
-                            let slot = if ring { 0 } else { pj };
                             pack::pack_b_panels(bpack, b, pc, kc, j0 + jc, nc, nr, pj, count, slot);
                             pack::prefetch_b_panels(b, pc, kc, j0 + jc, nc, nr, pj + count, GROUP);
                         }
                         let nr_eff = nr.min(nc - jr);
-                        let slot = if ring { pj % GROUP } else { pj };
                         let bp = &bpack.get()[slot * kc * nr..(slot + 1) * kc * nr];
                         let bias = bias.map_or(std::ptr::null(), |v| v[j0 + jc + jr..].as_ptr());
                         for (pi, ir) in (0..mc).step_by(mr).enumerate() {

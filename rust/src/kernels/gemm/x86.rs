@@ -10,8 +10,8 @@
 //! Both levels run one body, generic over the vector type ([`Lanes`]): the AVX-512 kernel differs from the AVX2
 //! one only in the vector width. On a machine without AVX-512 the unit tests run that body at AVX-512's tile
 //! width on pairs of AVX2 vectors ([`emulated`]), so the driver and packing of the 6 x 32 tile are tested too;
-//! only the `__m512` impl of [`Lanes`] itself (one intrinsic a method) needs an AVX-512 CPU. Both compute `C = alpha * A @ B + beta * C (+ bias row)` on the tile and never read C when beta
-//! is 0.
+//! only the `__m512` impl of [`Lanes`] itself (one intrinsic a method) needs an AVX-512 CPU. Both compute
+//! `C = alpha * A @ B + beta * C (+ bias row)` on the tile and never read C when beta is 0.
 //! The functions are `unsafe` twice over: they need the CPU features named in their `target_feature`, and they
 //! take raw pointers; `microkernel::Kernel::run` states the contract its callers keep.
 
