@@ -74,3 +74,74 @@ def check_op(name, fn, inputs, diff=None, kwargs=None, rtol=1e-9, atol=1e-10, fd
         scale = max(1.0, float(np.abs(want).max())) if want.size else 1.0
         np.testing.assert_allclose(out32.numpy(), want, rtol=f32_tol, atol=f32_tol * scale, err_msg=f"{name} float32")
     return out
+
+
+#: row lengths that divide nothing evenly: primes, one past a power of two, round numbers that are not powers of two
+AWKWARD_ROWS = [69, 97, 130, 257, 1000]
+
+#: element count from which the engine splits a loop over threads (`parallel::MIN_PARALLEL`)
+PARALLEL_THRESHOLD = bigcore._core.MIN_PARALLEL
+
+
+def large_awkward_shape(rng, ndim=2, row_len=None, factor=None):
+    """A shape above the parallel threshold, so the op's work is split over threads, that divides nothing evenly.
+
+    The last dim is ``row_len`` (default: one of :data:`AWKWARD_ROWS`), the leading dims are odd and their product
+    is not a multiple of 2 or 3, the element count is 1.2 to 3 times the threshold (``factor``) and there are at
+    least 300 rows, so a split into 2, 3 or 4 parts of equal element counts falls inside rows unless the kernel
+    splits by whole rows (with fewer rows, a minimum chunk of many rows can hide a split that ignores rows).
+    """
+    row_len = int(rng.choice(AWKWARD_ROWS)) if row_len is None else row_len
+    factor = rng.uniform(1.2, 3.0) if factor is None else factor
+    rows = max(int(PARALLEL_THRESHOLD * factor) // row_len + 1, 301)
+    while rows % 2 == 0 or rows % 3 == 0:
+        rows += 1
+    lead = [rows]
+    if ndim > 2:
+        # split the rows over the leading dims: small odd primes first, the rest in dim 0
+        for p in [5, 7, 11, 13][: ndim - 2]:
+            lead.append(p)
+        lead[0] = max(1, rows // int(np.prod(lead[1:])))
+        if lead[0] % 2 == 0:
+            lead[0] += 1
+    return tuple(lead) + (row_len,) if ndim > 1 else (rows * row_len,)
+
+
+def with_threads(n, fn, *args):
+    """Run ``fn(*args)`` on a pool of ``n`` threads, restoring the pool size afterwards."""
+    before = bigcore.get_num_threads()
+    bigcore.set_num_threads(n)
+    try:
+        return fn(*args)
+    finally:
+        bigcore.set_num_threads(before)
+
+
+def check_threads(fn, inputs, diff=None, threads=(1, 2, 3, 4), rtol=0.0, atol=0.0, seed=0):
+    """Run ``fn`` (bigcore tensors -> tensor) forward and backward on 1, 2, 3 and 4 threads and compare.
+
+    ``rtol = atol = 0`` (the default) demands bit-identical results: right for every kernel whose work is split
+    by whole rows or elements. Pass a tolerance only where the algorithm's reduction order depends on the split.
+    Returns the one-thread ``(output, grads)`` as numpy arrays.
+    """
+    inputs = [np.asarray(a) for a in inputs]
+    diff = [i for i, a in enumerate(inputs) if a.dtype.kind == "f"] if diff is None else list(diff)
+    g = None
+
+    def run():
+        nonlocal g
+        ts = [bigcore.tensor(a, requires_grad=i in diff) for i, a in enumerate(inputs)]
+        out = fn(*ts)
+        if g is None:
+            g = np.random.default_rng(seed).standard_normal(out.shape).astype(out.numpy().dtype)
+        if diff:
+            out.backward(bigcore.tensor(g))
+        return out.numpy(), [ts[i].grad.numpy() for i in diff]
+
+    results = [with_threads(n, run) for n in threads]
+    want_out, want_grads = results[0]
+    for n, (out, grads) in zip(threads[1:], results[1:]):
+        np.testing.assert_allclose(out, want_out, rtol=rtol, atol=atol, err_msg=f"forward on {n} threads vs 1")
+        for i, (a, b) in enumerate(zip(grads, want_grads)):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"grad {diff[i]} on {n} threads vs 1")
+    return want_out, want_grads

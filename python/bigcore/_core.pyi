@@ -5,6 +5,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 __version__: str
+MIN_PARALLEL: int  # element count from which a loop is split over the thread pool
 
 class _Tensor:
     @property

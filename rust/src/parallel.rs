@@ -290,13 +290,15 @@ pub fn try_run(tasks: usize, f: impl Fn(usize) -> Result<()> + Sync) -> Result<(
     errors.into_iter().find_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).map_or(Ok(()), Err)
 }
 
-/// Elements per chunk when splitting `n` elements over the pool: at least `min`, about two chunks a thread.
+/// Items per chunk when splitting `n` items over the pool: at least `min`, about two chunks a thread.
 pub fn chunk_len(n: usize, min: usize) -> usize {
     let t = num_threads();
     n.div_ceil(2 * t).max(min).max(n.div_ceil(MAX_TASKS)).max(1)
 }
 
-/// Fill `out` by calling `f(start, chunk)` on consecutive chunks, in parallel when `out` is large.
+/// Fill `out` element by element by calling `f(start, chunk)` on consecutive chunks, in parallel when `out` is
+/// large. Chunk boundaries fall anywhere: only for kernels whose unit of work is one element. Kernels that
+/// process rows use [`for_rows`], whose chunks are whole rows.
 pub fn for_chunks<T: Send>(out: &mut [T], min: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     let n = out.len();
     if n < min.max(MIN_PARALLEL) || num_threads() == 1 {
@@ -312,6 +314,107 @@ pub fn each_chunk<T: Send>(out: &mut [T], len: usize, f: impl Fn(usize, &mut [T]
     // Each task locks only its own chunk: the mutexes hand out disjoint `&mut` safely at ~20 ns a task.
     let chunks: Vec<Mutex<&mut [T]>> = out.chunks_mut(len.max(1)).map(Mutex::new).collect();
     run(chunks.len(), |i| f(i, &mut chunks[i].lock().unwrap_or_else(|e| e.into_inner())));
+}
+
+/// Output buffers that a row kernel fills together, split at the same row: a [`Rows`] or a tuple of them
+/// (for example the normalized rows, the means and the reciprocal deviations of layer norm).
+pub trait RowParts: Send + Sized {
+    /// The number of rows.
+    fn rows(&self) -> usize;
+    /// Rows `..r` and rows `r..`.
+    fn split_at_row(self, r: usize) -> (Self, Self);
+}
+
+/// A mutable buffer of whole rows of `len` elements each (`len` 1 for one value per row).
+pub struct Rows<'a, T> {
+    data: &'a mut [T],
+    len: usize,
+}
+
+impl<'a, T> Rows<'a, T> {
+    /// View `data` as rows of `len` elements.
+    ///
+    /// # Panics
+    /// When `len` is 0 or does not divide `data.len()`: a caller bug, never user input.
+    pub fn new(data: &'a mut [T], len: usize) -> Self {
+        assert!(len > 0 && data.len().is_multiple_of(len), "{} elements are not whole rows of {len}", data.len());
+        Rows { data, len }
+    }
+
+    /// The elements.
+    pub fn into_slice(self) -> &'a mut [T] {
+        self.data
+    }
+}
+
+impl<T: Send> RowParts for Rows<'_, T> {
+    fn rows(&self) -> usize {
+        self.data.len() / self.len
+    }
+    fn split_at_row(self, r: usize) -> (Self, Self) {
+        let (a, b) = self.data.split_at_mut(r * self.len);
+        (Rows { data: a, len: self.len }, Rows { data: b, len: self.len })
+    }
+}
+
+impl<A: RowParts, B: RowParts> RowParts for (A, B) {
+    fn rows(&self) -> usize {
+        self.0.rows()
+    }
+    fn split_at_row(self, r: usize) -> (Self, Self) {
+        let ((a0, a1), (b0, b1)) = (self.0.split_at_row(r), self.1.split_at_row(r));
+        ((a0, b0), (a1, b1))
+    }
+}
+
+impl<A: RowParts, B: RowParts, C: RowParts> RowParts for (A, B, C) {
+    fn rows(&self) -> usize {
+        self.0.rows()
+    }
+    fn split_at_row(self, r: usize) -> (Self, Self) {
+        let ((a0, a1), (b0, b1), (c0, c1)) = (self.0.split_at_row(r), self.1.split_at_row(r), self.2.split_at_row(r));
+        ((a0, b0, c0), (a1, b1, c1))
+    }
+}
+
+/// Call `f(first_row, part)` on consecutive chunks of whole rows of `parts`, in parallel when the work is large.
+///
+/// `row_work` is the cost of one row in elements (its length, for most kernels): the region runs on the calling
+/// thread below [`MIN_PARALLEL`] elements of work, and each chunk holds at least `min_rows` rows. Every part is
+/// cut at the same row, so a chunk's rows are complete in all of them; a kernel that computes each row on its
+/// own therefore gives bit-identical results on any number of threads.
+pub fn for_row_parts<P: RowParts>(parts: P, row_work: usize, min_rows: usize, f: impl Fn(usize, P) + Sync) {
+    let rows = parts.rows();
+    if rows.saturating_mul(row_work) < MIN_PARALLEL || num_threads() == 1 || rows < 2 {
+        f(0, parts);
+        return;
+    }
+    let per = chunk_len(rows, min_rows.max(1));
+    let mut chunks = Vec::with_capacity(rows.div_ceil(per));
+    let mut rest = parts;
+    let mut first = 0;
+    while rest.rows() > per {
+        let (a, b) = rest.split_at_row(per);
+        chunks.push(Mutex::new(Some((first, a))));
+        first += per;
+        rest = b;
+    }
+    chunks.push(Mutex::new(Some((first, rest))));
+    run(chunks.len(), |i| {
+        let chunk = chunks[i].lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((first, part)) = chunk {
+            f(first, part);
+        }
+    });
+}
+
+/// Fill `out`, whole rows of `row_len` elements, by calling `f(first_row, rows)` on consecutive chunks of rows,
+/// in parallel when `out` is large (see [`for_row_parts`]).
+pub fn for_rows<T: Send>(out: &mut [T], row_len: usize, min_rows: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    if row_len == 0 || out.is_empty() {
+        return;
+    }
+    for_row_parts(Rows::new(out, row_len), row_len, min_rows, |r, rows| f(r, rows.into_slice()));
 }
 
 #[cfg(test)]
@@ -405,6 +508,54 @@ mod tests {
         let r = try_run(6, |i| if i >= 2 { Err(Error::invalid("t", format!("task {i}"))) } else { Ok(()) });
         assert!(r.unwrap_err().to_string().contains("task 2"));
         assert!(try_run(6, |_| Ok(())).is_ok());
+    }
+
+    #[test]
+    fn for_rows_hands_out_whole_rows_once() {
+        // row lengths that divide nothing, row counts around the thresholds, 1 to 4 threads
+        for threads in 1..=4 {
+            set_num_threads(threads).unwrap();
+            for row_len in [1, 2, 69, 97, 257, 1000] {
+                for rows in [1, 2, 3, 7, 301, MIN_PARALLEL / row_len + 1, 3 * MIN_PARALLEL / row_len + 5] {
+                    let mut v = vec![usize::MAX; rows * row_len];
+                    for_rows(&mut v, row_len, 1, |first, ch| {
+                        assert!(
+                            ch.len().is_multiple_of(row_len),
+                            "a chunk of {} elements cuts rows of {row_len}",
+                            ch.len()
+                        );
+                        for (i, x) in ch.iter_mut().enumerate() {
+                            assert_eq!(*x, usize::MAX, "element visited twice");
+                            *x = first * row_len + i;
+                        }
+                    });
+                    assert!(v.iter().enumerate().all(|(i, &x)| x == i), "rows {rows} of {row_len}, {threads} threads");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn for_row_parts_cuts_every_part_at_the_same_row() {
+        set_num_threads(3).unwrap();
+        let (rows, c) = (1001, 97);
+        let (mut out, mut a, mut b) = (vec![0usize; rows * c], vec![0usize; rows], vec![0usize; rows]);
+        for_row_parts(
+            (Rows::new(&mut out, c), Rows::new(&mut a, 1), Rows::new(&mut b, 1)),
+            c,
+            1,
+            |first, (o, a, b)| {
+                let (o, a, b) = (o.into_slice(), a.into_slice(), b.into_slice());
+                assert_eq!(o.len(), a.len() * c);
+                assert_eq!(a.len(), b.len());
+                for r in 0..a.len() {
+                    o[r * c..(r + 1) * c].iter_mut().for_each(|x| *x = first + r);
+                    a[r] = first + r;
+                    b[r] = 2 * (first + r);
+                }
+            },
+        );
+        assert!((0..rows).all(|r| a[r] == r && b[r] == 2 * r && out[r * c..(r + 1) * c].iter().all(|&x| x == r)));
     }
 
     #[test]

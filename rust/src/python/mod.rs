@@ -23,6 +23,7 @@ pub(crate) use tensor::PyTensor;
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MIN_PARALLEL", crate::parallel::MIN_PARALLEL)?;
     m.add_class::<PyTensor>()?;
     functions::register(m)?;
     convert::register(m)?;
