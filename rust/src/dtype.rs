@@ -154,10 +154,15 @@ pub trait Float:
     fn is_nan(self) -> bool;
     /// `self * a + b`, fused where the instruction set has FMA.
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// The slice as `f32` when `Self` is `f32`: generic kernels take their SIMD path (`crate::simd`) through it
+    /// and keep the plain loop for `f64`, which exists for exact checks.
+    fn as_f32(s: &[Self]) -> Option<&[f32]>;
+    /// The mutable slice as `f32` when `Self` is `f32`.
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]>;
 }
 
 macro_rules! float {
-    ($t:ident, $erf:path) => {
+    ($t:ident, $erf:path, $as_f32:expr, $as_f32_mut:expr) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -219,12 +224,20 @@ macro_rules! float {
             fn mul_add(self, a: Self, b: Self) -> Self {
                 $t::mul_add(self, a, b)
             }
+            #[inline(always)]
+            fn as_f32(s: &[Self]) -> Option<&[f32]> {
+                ($as_f32)(s)
+            }
+            #[inline(always)]
+            fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+                ($as_f32_mut)(s)
+            }
         }
     };
 }
 
-float!(f32, libm::erff);
-float!(f64, libm::erf);
+float!(f32, libm::erff, Some, Some);
+float!(f64, libm::erf, |_| None, |_| None);
 
 /// Run `$body` with `$T` bound to the Rust float type of `$dt`, or return a dtype error naming `$op`.
 #[macro_export]

@@ -8,10 +8,10 @@
 //! Both are memory-bound; the bodies are plain loops the compiler vectorizes, compiled once more inside an
 //! AVX2 wrapper. Outputs are split over threads by column, each computed whole by one thread.
 
-use super::dispatch::Simd;
 use super::pack::MatRef;
 use super::Kernel;
 use crate::parallel;
+use crate::simd::Simd;
 
 /// Values per partial-sum array (4 AVX2 vectors of f32).
 const LANES: usize = 32;

@@ -11,8 +11,8 @@
 //! `beta == 0` writes C without reading it (NaNs in C do not propagate), as BLAS does. A non-null `bias` adds a
 //! row to the tile as it is stored (the `linear` epilogue).
 
-use super::dispatch::Simd;
 use crate::dtype::Float;
+use crate::simd::Simd;
 
 /// Rows and columns of the register tile for a dtype on a SIMD level.
 pub fn tile<T: Float>(simd: Simd) -> (usize, usize) {
@@ -112,7 +112,7 @@ macro_rules! generic_fns {
         /// # Safety
         /// As for `body`, and the CPU supports avx512f, avx2 and fma.
         #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f,avx2,fma")]
+        #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
         #[allow(clippy::too_many_arguments)]
         unsafe fn $avx512(
             kc: usize,
@@ -181,7 +181,7 @@ pub trait Kernel: Float + super::pack::Pack {
     /// Run the tile for `simd`.
     ///
     /// # Safety
-    /// `simd` is supported by this CPU (`dispatch::active` and `dispatch::best` guarantee it); `ap` and `bp` hold
+    /// `simd` is supported by this CPU (`simd::active` and `simd::best` guarantee it); `ap` and `bp` hold
     /// `kc` steps of the tile's `MR` and `NR` values; `1 <= mr <= MR`, `1 <= nr <= NR`; `c.add(i * ldc + j)` is
     /// valid for reads and writes for `i < mr`, `j < nr`, and no other thread accesses those elements meanwhile;
     /// `bias` is null or valid for `nr` reads.
@@ -224,7 +224,7 @@ impl Kernel for f32 {
             #[cfg(target_arch = "x86_64")]
             Simd::Avx512 => {
                 #[cfg(test)]
-                if super::dispatch::avx512_emulated() {
+                if crate::simd::avx512_emulated() {
                     // SAFETY: as below; without avx512f, `Simd::supported` only admits this level on AVX2 CPUs.
                     return unsafe { super::x86::emulated::sgemm_6x32(kc, alpha, a, b, beta, bias, c, ldc, mr, nr) };
                 }
@@ -259,7 +259,7 @@ impl Kernel for f64 {
             #[cfg(target_arch = "x86_64")]
             Simd::Avx512 => {
                 #[cfg(test)]
-                if super::dispatch::avx512_emulated() {
+                if crate::simd::avx512_emulated() {
                     // SAFETY: as below; without avx512f, `Simd::supported` only admits this level on AVX2 CPUs.
                     return unsafe { f64_avx512_emulated(kc, alpha, ap, bp, beta, bias, c, ldc, mr, nr) };
                 }

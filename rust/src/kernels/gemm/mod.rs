@@ -28,14 +28,13 @@
 //! Packing is per thread (each packs its own rows of A and columns of B): sharing packed panels would save at
 //! most the duplicated A (or B) of a 2-way split, a few percent at M = 256, for a barrier per block.
 
-mod dispatch;
 mod gemv;
 mod microkernel;
 mod pack;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-pub use dispatch::{active as active_simd, best as best_simd, Simd};
+pub use crate::simd::{active as active_simd, best as best_simd, Simd};
 pub use microkernel::Kernel;
 pub use pack::MatRef;
 
@@ -66,7 +65,7 @@ pub fn gemm<T: Kernel>(
     c: &mut [T],
     ldc: usize,
 ) {
-    gemm_with(dispatch::active(), parallel::num_threads(), m, n, k, alpha, a, b, beta, c, ldc)
+    gemm_with(crate::simd::active(), parallel::num_threads(), m, n, k, alpha, a, b, beta, c, ldc)
 }
 
 /// [`gemm`] with an explicit SIMD level and thread count (for tests of every path).
@@ -102,7 +101,7 @@ pub fn gemm_bias<T: Kernel>(
     c: &mut [T],
     ldc: usize,
 ) {
-    gemm_bias_with(dispatch::active(), parallel::num_threads(), m, n, k, alpha, a, b, beta, bias, c, ldc)
+    gemm_bias_with(crate::simd::active(), parallel::num_threads(), m, n, k, alpha, a, b, beta, bias, c, ldc)
 }
 
 /// [`gemm_bias`] with an explicit SIMD level and thread count.
@@ -139,7 +138,7 @@ pub fn gemm_bias_with<T: Kernel>(
     }
     a.check(m, k, "A");
     b.check(k, n, "B");
-    let simd = if simd.supported() { simd } else { dispatch::best() };
+    let simd = if simd.supported() { simd } else { crate::simd::best() };
     if m == 1 {
         let row: std::borrow::Cow<'_, [T]> = if a.cs == 1 {
             std::borrow::Cow::Borrowed(&a.data[..k])

@@ -95,7 +95,7 @@ macro_rules! pack_impl {
 
 pack_impl!(f32, F32_BUFS, |src: &[f32], ls: usize, lanes: usize, dst: &mut [f32], w: usize| {
     #[cfg(target_arch = "x86_64")]
-    if super::dispatch::best() as u8 >= super::Simd::Avx2 as u8
+    if crate::simd::best() as u8 >= super::Simd::Avx2 as u8
         && (lanes == 6 || lanes == 8)
         && w >= lanes
         && src.len() >= (lanes - 1) * ls + 8

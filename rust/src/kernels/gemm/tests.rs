@@ -29,7 +29,7 @@ fn paths() -> Vec<Simd> {
     for s in all.iter().filter(|s| !s.supported()) {
         eprintln!("gemm tests: this CPU lacks {}; that path is not exercised here", s.name());
     }
-    if dispatch::avx512_emulated() && Simd::Avx512.supported() {
+    if crate::simd::avx512_emulated() && Simd::Avx512.supported() {
         eprintln!("gemm tests: this CPU lacks avx512; its 6 x 32 tile runs emulated on AVX2 vector pairs");
     }
     all.into_iter().filter(|s| s.supported()).collect()

@@ -7,101 +7,16 @@
 //! overlap the arithmetic instead of stalling after it, and full tiles are updated with vector loads, one FMA by
 //! alpha and vector stores rather than 4-wide adds.
 //!
-//! Both levels run one body, generic over the vector type ([`Lanes`]): the AVX-512 kernel differs from the AVX2
-//! one only in the vector width. On a machine without AVX-512 the unit tests run that body at AVX-512's tile
+//! Both levels run one body, generic over the crate's vector trait ([`F32x`]): the AVX-512 kernel differs from the
+//! AVX2 one only in the vector width. On a machine without AVX-512 the unit tests run that body at AVX-512's tile
 //! width on pairs of AVX2 vectors ([`emulated`]), so the driver and packing of the 6 x 32 tile are tested too;
-//! only the `__m512` impl of [`Lanes`] itself (one intrinsic a method) needs an AVX-512 CPU. Both compute
+//! only the `__m512` impl of [`F32x`] itself needs an AVX-512 CPU. Both compute
 //! `C = alpha * A @ B + beta * C (+ bias row)` on the tile and never read C when beta is 0.
 //! The functions are `unsafe` twice over: they need the CPU features named in their `target_feature`, and they
 //! take raw pointers; `microkernel::Kernel::run` states the contract its callers keep.
 
+use crate::simd::F32x;
 use std::arch::x86_64::*;
-
-/// A vector of `N` f32 lanes. Every method needs the CPU feature of its implementation; they are `#[inline]` with
-/// that feature enabled, so inside a kernel compiled with the same feature they become single instructions.
-trait Lanes: Copy {
-    const N: usize;
-    unsafe fn zero() -> Self;
-    unsafe fn splat(x: f32) -> Self;
-    unsafe fn load(p: *const f32) -> Self;
-    unsafe fn store(self, p: *mut f32);
-    /// `a * b + c`
-    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
-    unsafe fn mul(a: Self, b: Self) -> Self;
-    unsafe fn add(a: Self, b: Self) -> Self;
-}
-
-/// `impl Lanes` for a native vector type: one intrinsic a method, all with the level's target feature.
-macro_rules! native_lanes {
-    ($v:ty, $n:literal, $feature:literal, $zero:ident, $splat:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident,
-     $add:ident) => {
-        impl Lanes for $v {
-            const N: usize = $n;
-            #[inline]
-            #[target_feature(enable = $feature)]
-            unsafe fn zero() -> Self {
-                $zero()
-            }
-            #[inline]
-            #[target_feature(enable = $feature)]
-            unsafe fn splat(x: f32) -> Self {
-                $splat(x)
-            }
-            #[inline]
-            #[target_feature(enable = $feature)]
-            unsafe fn load(p: *const f32) -> Self {
-                // SAFETY: the caller guarantees N readable values at p.
-                unsafe { $load(p) }
-            }
-            #[inline]
-            #[target_feature(enable = $feature)]
-            unsafe fn store(self, p: *mut f32) {
-                // SAFETY: the caller guarantees N writable values at p.
-                unsafe { $store(p, self) }
-            }
-            #[inline]
-            #[target_feature(enable = $feature)]
-            unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-                $fmadd(a, b, c)
-            }
-            #[inline]
-            #[target_feature(enable = $feature)]
-            unsafe fn mul(a: Self, b: Self) -> Self {
-                $mul(a, b)
-            }
-            #[inline]
-            #[target_feature(enable = $feature)]
-            unsafe fn add(a: Self, b: Self) -> Self {
-                $add(a, b)
-            }
-        }
-    };
-}
-
-native_lanes!(
-    __m256,
-    8,
-    "avx2,fma",
-    _mm256_setzero_ps,
-    _mm256_set1_ps,
-    _mm256_loadu_ps,
-    _mm256_storeu_ps,
-    _mm256_fmadd_ps,
-    _mm256_mul_ps,
-    _mm256_add_ps
-);
-native_lanes!(
-    __m512,
-    16,
-    "avx512f",
-    _mm512_setzero_ps,
-    _mm512_set1_ps,
-    _mm512_loadu_ps,
-    _mm512_storeu_ps,
-    _mm512_fmadd_ps,
-    _mm512_mul_ps,
-    _mm512_add_ps
-);
 
 /// Rows of every tile.
 const MR: usize = 6;
@@ -114,7 +29,7 @@ const MR: usize = 6;
 /// for `nr` reads.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<V: Lanes>(
+unsafe fn tile<V: F32x>(
     kc: usize,
     alpha: f32,
     ap: *const f32,
@@ -190,7 +105,7 @@ unsafe fn tile<V: Lanes>(
 /// # Safety
 /// As for [`tile`]; `p` is valid for `V::N` reads when beta is not 0.
 #[inline(always)]
-unsafe fn out<V: Lanes>(acc: V, p: *const f32, av: V, beta: f32, bv: V) -> V {
+unsafe fn out<V: F32x>(acc: V, p: *const f32, av: V, beta: f32, bv: V) -> V {
     // SAFETY: forwarded contract.
     unsafe {
         if beta == 0.0 {
@@ -208,7 +123,7 @@ unsafe fn out<V: Lanes>(acc: V, p: *const f32, av: V, beta: f32, bv: V) -> V {
 /// # Safety
 /// The CPU supports `V`'s feature.
 #[inline(always)]
-unsafe fn with_bias<V: Lanes>(v: V, bias: &Option<[V; 2]>, h: usize) -> V {
+unsafe fn with_bias<V: F32x>(v: V, bias: &Option<[V; 2]>, h: usize) -> V {
     match bias {
         // SAFETY: forwarded contract.
         Some(b) => unsafe { V::add(v, b[h]) },
@@ -246,7 +161,7 @@ pub unsafe fn sgemm_avx2_6x16(
 /// The CPU supports avx512f; `ap` is valid for `kc * 6` reads, `bp` for `kc * 32` reads, and
 /// `c[i * ldc + j]` is valid for reads and writes for every `i < mr <= 6`, `j < nr <= 32`; `bias` is null or
 /// valid for `nr` reads.
-#[target_feature(enable = "avx512f,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn sgemm_avx512_6x32(
     kc: usize,
@@ -322,58 +237,12 @@ pub unsafe fn transpose_block(src: *const f32, ls: usize, lanes: usize, dst: *mu
 }
 
 /// AVX-512's 6 x 32 tile on a CPU with only AVX2, for the unit tests (`Simd::supported`): each 16-lane vector is
-/// a pair of AVX2 vectors, so the driver, packing and edge tiles at the AVX-512 tile width run on any test
-/// machine, through the same generic [`tile`] body as the real kernel.
+/// a pair of AVX2 vectors (`simd::vector::emulated`), so the driver, packing and edge tiles at the AVX-512 tile
+/// width run on any test machine, through the same generic [`tile`] body as the real kernel.
 #[cfg(test)]
 pub mod emulated {
     use super::*;
-
-    #[derive(Clone, Copy)]
-    struct Pair(__m256, __m256);
-
-    impl Lanes for Pair {
-        const N: usize = 16;
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn zero() -> Self {
-            Pair(_mm256_setzero_ps(), _mm256_setzero_ps())
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn splat(x: f32) -> Self {
-            Pair(_mm256_set1_ps(x), _mm256_set1_ps(x))
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn load(p: *const f32) -> Self {
-            // SAFETY: the caller guarantees 16 readable values at p.
-            unsafe { Pair(_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))) }
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn store(self, p: *mut f32) {
-            // SAFETY: the caller guarantees 16 writable values at p.
-            unsafe {
-                _mm256_storeu_ps(p, self.0);
-                _mm256_storeu_ps(p.add(8), self.1);
-            }
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-            Pair(_mm256_fmadd_ps(a.0, b.0, c.0), _mm256_fmadd_ps(a.1, b.1, c.1))
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn mul(a: Self, b: Self) -> Self {
-            Pair(_mm256_mul_ps(a.0, b.0), _mm256_mul_ps(a.1, b.1))
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn add(a: Self, b: Self) -> Self {
-            Pair(_mm256_add_ps(a.0, b.0), _mm256_add_ps(a.1, b.1))
-        }
-    }
+    use crate::simd::vector::emulated::Pair;
 
     /// [`sgemm_avx512_6x32`]'s contract, with avx2 and fma in place of avx512f.
     ///
