@@ -432,10 +432,10 @@ class Tensor:
         return _wrap(_core.triangle(self._c, int(diagonal), True))
 
     def softmax(self, dim):
-        return _wrap(_core.softmax(self._c, int(dim), False))
+        return _wrap(_core.softmax(self._c, int(dim)))
 
     def log_softmax(self, dim):
-        return _wrap(_core.softmax(self._c, int(dim), True))
+        return _wrap(_core.log_softmax(self._c, int(dim)))
 
     # ----- reductions -----
     def sum(self, dim=None, keepdim=False):

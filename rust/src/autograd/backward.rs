@@ -93,9 +93,11 @@ pub(super) fn arm(op: &Op, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
             ]
         }
         Op::Triangle { k, upper } => vec![Some(g.triangle(*k, *upper)?)],
-        Op::Softmax { dim, log } => vec![Some(nn::softmax_backward(g, y, *dim, *log)?)],
+        Op::Softmax { dim } => vec![Some(nn::softmax_backward(g, y, *dim)?)],
+        Op::LogSoftmax { dim } => vec![Some(nn::log_softmax_backward(g, y, *dim)?)],
         Op::LayerNorm { .. } => nn::layer_norm_backward(op, g, inputs)?,
         Op::CrossEntropy { .. } => vec![Some(nn::cross_entropy_backward(op, g, inputs)?), None],
+        Op::Embedding => vec![None, Some(nn::embedding_backward(g, x, &inputs[1])?)],
         Op::Lstm => ops::recurrent::lstm_backward(g, inputs)?,
         Op::Freed(_) => unreachable!("backward checks for freed nodes before calling an arm"),
     })

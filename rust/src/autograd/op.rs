@@ -2,6 +2,7 @@
 //! ONNX exporter reads; `backward.rs` holds one arm per variant.
 
 use crate::dtype::DType;
+use crate::kernels::gelu::Gelu;
 use crate::tensor::Tensor;
 
 /// How a loss is reduced over the batch.
@@ -55,10 +56,7 @@ pub enum Unary {
     /// `|x|`
     Abs,
     /// GELU, exact (erf) or with the tanh approximation.
-    Gelu {
-        /// Use the tanh approximation.
-        tanh: bool,
-    },
+    Gelu(Gelu),
     /// `min(max(x, min), max)`
     Clamp {
         /// Lower bound.
@@ -80,7 +78,7 @@ impl Unary {
             Unary::Sigmoid => "sigmoid",
             Unary::Relu => "relu",
             Unary::Abs => "abs",
-            Unary::Gelu { .. } => "gelu",
+            Unary::Gelu(_) => "gelu",
             Unary::Clamp { .. } => "clamp",
         }
     }
@@ -177,12 +175,15 @@ pub enum Op {
         /// `triu` instead of `tril`.
         upper: bool,
     },
-    /// Softmax (or log-softmax) along `dim`.
+    /// Softmax along `dim`.
     Softmax {
         /// The normalized dim.
         dim: usize,
-        /// log-softmax.
-        log: bool,
+    },
+    /// Log-softmax along `dim`.
+    LogSoftmax {
+        /// The normalized dim.
+        dim: usize,
     },
     /// Layer norm over the last `normalized` dims: inputs `[x]`, `[x, w]` or `[x, w, b]`.
     LayerNorm {
@@ -212,6 +213,8 @@ pub enum Op {
         /// Number of rows not ignored.
         count: usize,
     },
+    /// Rows of a table picked by int64 ids: inputs `[ids, weight]`.
+    Embedding,
     /// One LSTM layer over a sequence: inputs `[x, h0, c0, w_ih, w_hh]` or with a summed bias appended; the
     /// output packs `[h_1..h_T, h_T, c_T]`.
     Lstm,
@@ -259,10 +262,11 @@ impl Op {
             Op::Where => "where",
             Op::Triangle { upper: false, .. } => "tril",
             Op::Triangle { upper: true, .. } => "triu",
-            Op::Softmax { log: false, .. } => "softmax",
-            Op::Softmax { log: true, .. } => "log_softmax",
+            Op::Softmax { .. } => "softmax",
+            Op::LogSoftmax { .. } => "log_softmax",
             Op::LayerNorm { .. } => "layer_norm",
             Op::CrossEntropy { .. } => "cross_entropy",
+            Op::Embedding => "embedding",
             Op::Lstm => "lstm",
             Op::Freed(name) => name,
         }
@@ -271,9 +275,7 @@ impl Op {
     /// The op's attributes, for the trace.
     pub fn attrs(&self) -> Vec<(&'static str, Attr)> {
         match self {
-            Op::Unary(Unary::Gelu { tanh }) => {
-                vec![("approximate", Attr::Str(if *tanh { "tanh" } else { "none" }.into()))]
-            }
+            Op::Unary(Unary::Gelu(approximate)) => vec![("approximate", Attr::Str(approximate.name().into()))],
             Op::Unary(Unary::Clamp { min, max }) => {
                 let mut v = vec![];
                 if let Some(m) = min {
@@ -297,7 +299,7 @@ impl Op {
             ],
             Op::Cat(d) | Op::IndexSelect(d) => vec![("dim", Attr::Int(*d as i64))],
             Op::Triangle { k, .. } => vec![("diagonal", Attr::Int(*k))],
-            Op::Softmax { dim, .. } => vec![("dim", Attr::Int(*dim as i64))],
+            Op::Softmax { dim } | Op::LogSoftmax { dim } => vec![("dim", Attr::Int(*dim as i64))],
             Op::LayerNorm { normalized, eps, .. } => {
                 vec![("normalized_ndim", Attr::Int(*normalized as i64)), ("eps", Attr::Float(*eps))]
             }

@@ -4,11 +4,15 @@
 
 pub mod activation;
 pub mod cross_entropy;
+pub mod elementwise;
+pub mod embedding;
+pub mod gelu;
 pub mod gemm;
 pub mod index;
 pub mod layernorm;
 pub mod lstm;
 pub mod optim;
 pub mod reduce;
+mod simd_loops;
 pub mod softmax;
 pub mod strided;

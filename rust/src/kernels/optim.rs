@@ -1,11 +1,19 @@
-//! Fused optimizer updates over one parameter's slices, in place, with PyTorch's formulas and operation order.
+//! Fused optimizer updates over one parameter's slices (or any piece of them), in place, with PyTorch's
+//! formulas and operation order.
 //!
 //! SGD (momentum `mu`, dampening `d`, weight decay `wd`, Nesterov):
 //! `g += wd p; buf = first ? g : mu buf + (1 - d) g; g = nesterov ? g + mu buf : buf; p -= lr g`.
 //! Adam / AdamW, step `t`: `g += wd p` (Adam) or `p *= 1 - lr wd` (AdamW);
 //! `m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
+//!
+//! float32 runs SIMD code; float64 runs the plain loop. Both use only `+ - * / sqrt` in the same order (no
+//! fused multiply-add), each rounded once, so every level and every element gives the plain float32 loop's
+//! result bit for bit: an update cut into pieces anywhere, on any number of threads, is identical.
+//! Not here: splitting parameters into pieces and over threads (`crate::optim`), gradient clipping.
 
+use super::simd_loops::{load, step, store};
 use crate::dtype::Float;
+use crate::simd::{self, F32x};
 
 /// SGD hyper-parameters.
 #[derive(Clone, Copy, Debug)]
@@ -22,23 +30,6 @@ pub struct Sgd {
     pub nesterov: bool,
     /// Ascend instead of descend.
     pub maximize: bool,
-}
-
-/// One SGD step. `buf` is the momentum buffer (ignored when momentum is 0); `first` says it holds nothing yet.
-pub fn sgd<T: Float>(p: &mut [T], g: &[T], buf: &mut [T], h: &Sgd, first: bool) {
-    let (lr, mu, damp, wd) =
-        (T::from_f64(h.lr), T::from_f64(h.momentum), T::from_f64(1.0 - h.dampening), T::from_f64(h.weight_decay));
-    for i in 0..p.len() {
-        let mut d = if h.maximize { -g[i] } else { g[i] };
-        if h.weight_decay != 0.0 {
-            d += wd * p[i];
-        }
-        if h.momentum != 0.0 {
-            buf[i] = if first { d } else { mu * buf[i] + damp * d };
-            d = if h.nesterov { d + mu * buf[i] } else { buf[i] };
-        }
-        p[i] += -lr * d;
-    }
 }
 
 /// Adam / AdamW hyper-parameters.
@@ -60,27 +51,256 @@ pub struct Adam {
     pub maximize: bool,
 }
 
-/// One Adam step number `step` (counting from 1).
+/// SGD's constants in the element type.
+#[derive(Clone, Copy)]
+struct SgdConsts<T> {
+    lr: T,
+    mu: T,
+    damp: T,
+    wd: T,
+    h: Sgd,
+    first: bool,
+}
+
+impl<T: Float> SgdConsts<T> {
+    fn new(h: &Sgd, first: bool) -> Self {
+        let f = T::from_f64;
+        SgdConsts { lr: f(h.lr), mu: f(h.momentum), damp: f(1.0 - h.dampening), wd: f(h.weight_decay), h: *h, first }
+    }
+}
+
+/// Adam's constants in the element type.
+#[derive(Clone, Copy)]
+struct AdamConsts<T> {
+    b1: T,
+    b2: T,
+    one_b1: T,
+    one_b2: T,
+    step_size: T,
+    inv_bc2: T,
+    eps: T,
+    wd: T,
+    shrink: T,
+    h: Adam,
+}
+
+impl<T: Float> AdamConsts<T> {
+    fn new(h: &Adam, step: u64) -> Self {
+        let f = T::from_f64;
+        let bc1 = 1.0 - h.beta1.powf(step as f64);
+        let bc2_sqrt = (1.0 - h.beta2.powf(step as f64)).sqrt();
+        AdamConsts {
+            b1: f(h.beta1),
+            b2: f(h.beta2),
+            one_b1: f(1.0 - h.beta1),
+            one_b2: f(1.0 - h.beta2),
+            step_size: f(h.lr / bc1),
+            inv_bc2: f(1.0 / bc2_sqrt),
+            eps: f(h.eps),
+            wd: f(h.weight_decay),
+            shrink: f(1.0 - h.lr * h.weight_decay),
+            h: *h,
+        }
+    }
+}
+
+/// One SGD step of `p` with gradient `g`. `buf` is the momentum buffer (ignored when momentum is 0); `first`
+/// says it holds nothing yet. All the same length.
+pub fn sgd<T: Float>(p: &mut [T], g: &[T], buf: &mut [T], h: &Sgd, first: bool) {
+    if let (Some(p), Some(g), Some(buf)) = (T::as_f32_mut(p), T::as_f32(g), T::as_f32_mut(buf)) {
+        return sgd_f32(simd::active(), p, g, buf, SgdConsts::new(h, first));
+    }
+    let k = SgdConsts::<T>::new(h, first);
+    for i in 0..p.len() {
+        let mut d = if h.maximize { -g[i] } else { g[i] };
+        if h.weight_decay != 0.0 {
+            d += k.wd * p[i];
+        }
+        if h.momentum != 0.0 {
+            buf[i] = if first { d } else { k.mu * buf[i] + k.damp * d };
+            d = if h.nesterov { d + k.mu * buf[i] } else { buf[i] };
+        }
+        p[i] += -k.lr * d;
+    }
+}
+
+/// One Adam step number `step` (counting from 1) of `p` with gradient `g` and moments `m`, `v`, all the same
+/// length.
 pub fn adam<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], h: &Adam, step: u64) {
-    let bc1 = 1.0 - h.beta1.powf(step as f64);
-    let bc2_sqrt = (1.0 - h.beta2.powf(step as f64)).sqrt();
-    let (b1, b2) = (T::from_f64(h.beta1), T::from_f64(h.beta2));
-    let (one_b1, one_b2) = (T::from_f64(1.0 - h.beta1), T::from_f64(1.0 - h.beta2));
-    let step_size = T::from_f64(h.lr / bc1);
-    let (inv_bc2, eps, wd) = (T::from_f64(1.0 / bc2_sqrt), T::from_f64(h.eps), T::from_f64(h.weight_decay));
-    let shrink = T::from_f64(1.0 - h.lr * h.weight_decay);
+    if let (Some(p), Some(g), Some(m), Some(v)) = (T::as_f32_mut(p), T::as_f32(g), T::as_f32_mut(m), T::as_f32_mut(v)) {
+        return adam_f32(simd::active(), p, g, m, v, AdamConsts::new(h, step));
+    }
+    let k = AdamConsts::<T>::new(h, step);
     for i in 0..p.len() {
         let mut d = if h.maximize { -g[i] } else { g[i] };
         if h.weight_decay != 0.0 {
             if h.decoupled {
-                p[i] *= shrink;
+                p[i] *= k.shrink;
             } else {
-                d += wd * p[i];
+                d += k.wd * p[i];
             }
         }
-        m[i] = b1 * m[i] + one_b1 * d;
-        v[i] = b2 * v[i] + one_b2 * d * d;
-        let denom = v[i].sqrt() * inv_bc2 + eps;
-        p[i] += -step_size * m[i] / denom;
+        m[i] = k.b1 * m[i] + k.one_b1 * d;
+        v[i] = k.b2 * v[i] + k.one_b2 * d * d;
+        let denom = v[i].sqrt() * k.inv_bc2 + k.eps;
+        p[i] += -k.step_size * m[i] / denom;
+    }
+}
+
+#[inline(always)]
+unsafe fn sgd_body<V: F32x>(p: &mut [f32], g: &[f32], buf: &mut [f32], k: SgdConsts<f32>) {
+    // SAFETY: the CPU contract comes from `simd_kernel!`; slices are accessed through bounds-checked loads.
+    unsafe {
+        let (lr, mu, damp, wd) = (V::splat(-k.lr), V::splat(k.mu), V::splat(k.damp), V::splat(k.wd));
+        let mut i = 0;
+        while i < p.len() {
+            let n = step::<V>(i, p.len());
+            let pv = load::<V>(p, i, n);
+            let mut d = load::<V>(g, i, n);
+            if k.h.maximize {
+                d = V::sub(V::splat(-0.0), d);
+            }
+            if k.h.weight_decay != 0.0 {
+                d = V::add(d, V::mul(wd, pv));
+            }
+            if k.h.momentum != 0.0 {
+                let b = if k.first { d } else { V::add(V::mul(mu, load::<V>(buf, i, n)), V::mul(damp, d)) };
+                store(b, buf, i, n);
+                d = if k.h.nesterov { V::add(d, V::mul(mu, b)) } else { b };
+            }
+            store(V::add(pv, V::mul(lr, d)), p, i, n);
+            i += n;
+        }
+    }
+}
+
+crate::simd_kernel! {
+    /// [`sgd_body`] at the given level.
+    fn sgd_f32(simd: Simd, p: &mut [f32], g: &[f32], buf: &mut [f32], k: SgdConsts<f32>) = sgd_body;
+}
+
+#[inline(always)]
+unsafe fn adam_body<V: F32x>(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts<f32>) {
+    // SAFETY: the CPU contract comes from `simd_kernel!`; slices are accessed through bounds-checked loads.
+    unsafe {
+        let (b1, b2, one_b1, one_b2) = (V::splat(k.b1), V::splat(k.b2), V::splat(k.one_b1), V::splat(k.one_b2));
+        let (step_size, inv_bc2, eps) = (V::splat(-k.step_size), V::splat(k.inv_bc2), V::splat(k.eps));
+        let (wd, shrink) = (V::splat(k.wd), V::splat(k.shrink));
+        let mut i = 0;
+        while i < p.len() {
+            let n = step::<V>(i, p.len());
+            let mut pv = load::<V>(p, i, n);
+            let mut d = load::<V>(g, i, n);
+            if k.h.maximize {
+                d = V::sub(V::splat(-0.0), d);
+            }
+            if k.h.weight_decay != 0.0 {
+                if k.h.decoupled {
+                    pv = V::mul(pv, shrink);
+                } else {
+                    d = V::add(d, V::mul(wd, pv));
+                }
+            }
+            let mv = V::add(V::mul(b1, load::<V>(m, i, n)), V::mul(one_b1, d));
+            let vv = V::add(V::mul(b2, load::<V>(v, i, n)), V::mul(V::mul(one_b2, d), d));
+            store(mv, m, i, n);
+            store(vv, v, i, n);
+            let denom = V::add(V::mul(V::sqrt(vv), inv_bc2), eps);
+            store(V::add(pv, V::div(V::mul(step_size, mv), denom)), p, i, n);
+            i += n;
+        }
+    }
+}
+
+crate::simd_kernel! {
+    /// [`adam_body`] at the given level.
+    fn adam_f32(simd: Simd, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts<f32>) = adam_body;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simd::Simd;
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = crate::random::Rng::seeded(seed);
+        (0..n).map(|_| (4.0 * rng.uniform() - 2.0) as f32).collect()
+    }
+
+    /// The plain float32 loop, element by element: what every level must reproduce bit for bit.
+    fn adam_plain(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: &Adam, step: u64) {
+        let k = AdamConsts::<f32>::new(h, step);
+        for i in 0..p.len() {
+            let mut d = if h.maximize { -g[i] } else { g[i] };
+            if h.weight_decay != 0.0 {
+                if h.decoupled {
+                    p[i] *= k.shrink;
+                } else {
+                    d += k.wd * p[i];
+                }
+            }
+            m[i] = k.b1 * m[i] + k.one_b1 * d;
+            v[i] = k.b2 * v[i] + k.one_b2 * d * d;
+            p[i] += -k.step_size * m[i] / (v[i].sqrt() * k.inv_bc2 + k.eps);
+        }
+    }
+
+    fn sgd_plain(p: &mut [f32], g: &[f32], buf: &mut [f32], h: &Sgd, first: bool) {
+        let k = SgdConsts::<f32>::new(h, first);
+        for i in 0..p.len() {
+            let mut d = if h.maximize { -g[i] } else { g[i] };
+            if h.weight_decay != 0.0 {
+                d += k.wd * p[i];
+            }
+            if h.momentum != 0.0 {
+                buf[i] = if first { d } else { k.mu * buf[i] + k.damp * d };
+                d = if h.nesterov { d + k.mu * buf[i] } else { buf[i] };
+            }
+            p[i] += -k.lr * d;
+        }
+    }
+
+    #[test]
+    fn every_level_reproduces_the_plain_float32_loop_bit_for_bit() {
+        for simd in Simd::ALL.into_iter().filter(|s| s.supported()) {
+            for len in [1usize, 7, 16, 17, 33, 1001] {
+                let g = values(len, 1);
+                for (decoupled, wd, maximize) in [(true, 0.1, false), (false, 0.01, true), (true, 0.0, false)] {
+                    let h =
+                        Adam { lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: wd, decoupled, maximize };
+                    let (mut p, mut m, mut v) = (values(len, 2), vec![0f32; len], vec![0f32; len]);
+                    let (mut p2, mut m2, mut v2) = (p.clone(), m.clone(), v.clone());
+                    for step in 1..=3 {
+                        adam_f32(simd, &mut p, &g, &mut m, &mut v, AdamConsts::new(&h, step));
+                        adam_plain(&mut p2, &g, &mut m2, &mut v2, &h, step);
+                    }
+                    assert_eq!((&p, &m, &v), (&p2, &m2, &v2), "{} adam {h:?} len {len}", simd.name());
+                }
+                for (momentum, nesterov, wd) in [(0.9, true, 0.1), (0.9, false, 0.0), (0.0, false, 0.01)] {
+                    let h = Sgd { lr: 0.05, momentum, dampening: 0.1, weight_decay: wd, nesterov, maximize: false };
+                    let (mut p, mut b) = (values(len, 3), vec![0f32; len]);
+                    let (mut p2, mut b2) = (p.clone(), b.clone());
+                    for first in [true, false, false] {
+                        sgd_f32(simd, &mut p, &g, &mut b, SgdConsts::new(&h, first));
+                        sgd_plain(&mut p2, &g, &mut b2, &h, first);
+                    }
+                    assert_eq!((&p, &b), (&p2, &b2), "{} sgd {h:?} len {len}", simd.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn float64_adamw_matches_the_formula() {
+        // one AdamW step from zero moments: m = (1 - b1) g, v = (1 - b2) g^2, so the step is about lr sign(g)
+        let h =
+            Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1, decoupled: true, maximize: false };
+        let (mut p, g, mut m, mut v) = (vec![1.0f64, -2.0], vec![0.5, -0.25], vec![0.0; 2], vec![0.0; 2]);
+        adam(&mut p, &g, &mut m, &mut v, &h, 1);
+        for (i, (p0, g)) in [(1.0f64, 0.5f64), (-2.0, -0.25)].iter().enumerate() {
+            let shrunk = p0 * (1.0 - 0.01 * 0.1);
+            let want = shrunk - 0.01 / 0.1 * (0.1 * g) / ((0.001 * g * g).sqrt() / 0.001f64.sqrt() + 1e-8);
+            assert!((p[i] - want).abs() < 1e-15, "{} vs {want}", p[i]);
+        }
     }
 }

@@ -7,9 +7,11 @@ use super::converted;
 use crate::autograd::{record, Binary, Op, Unary};
 use crate::dtype::{DType, Element, Float};
 use crate::error::{Error, Result};
-use crate::kernels::activation::sigmoid;
+use crate::kernels::elementwise::{arith_forward, map_backward, map_forward, Arith, Map};
+use crate::kernels::gelu::{gelu_backward, gelu_forward};
 use crate::kernels::strided::{map1, map2, map3, Plan};
 use crate::shape::{broadcast_shapes, broadcast_strides, strides};
+use crate::storage::try_filled;
 use crate::tensor::Tensor;
 
 /// Comparison operators.
@@ -57,11 +59,16 @@ fn binary_f<T: Float>(kind: Binary, a: &Tensor, b: &Tensor, shape: &[usize]) -> 
     let (x, y) = (sa.as_slice::<T>(), sb.as_slice::<T>());
     let plan = plan2(a.shape(), b.shape(), shape);
     let op = kind.name();
+    let arith = |k: Arith| -> Result<Vec<T>> {
+        let mut out = try_filled(op, shape, plan.len(), T::ZERO)?;
+        arith_forward(&mut out, x, y, &plan, k);
+        Ok(out)
+    };
     match kind {
-        Binary::Add => map2(op, shape, x, y, &plan, |p, q| p + q),
-        Binary::Sub => map2(op, shape, x, y, &plan, |p, q| p - q),
-        Binary::Mul => map2(op, shape, x, y, &plan, |p, q| p * q),
-        Binary::Div => map2(op, shape, x, y, &plan, |p, q| p / q),
+        Binary::Add => arith(Arith::Add),
+        Binary::Sub => arith(Arith::Sub),
+        Binary::Mul => arith(Arith::Mul),
+        Binary::Div => arith(Arith::Div),
         Binary::Pow => map2(op, shape, x, y, &plan, |p, q| p.powf(q)),
     }
 }
@@ -82,33 +89,26 @@ fn binary(kind: Binary, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok(record(out, &[a, b], || Op::Binary(kind)))
 }
 
-const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
-const GELU_C: f64 = 0.044_715;
-
 fn unary_f<T: Float>(kind: Unary, x: &Tensor) -> Result<Vec<T>> {
     let s = x.storage();
     let v = s.as_slice::<T>();
     let plan = contiguous_plan(x.shape());
-    let half = T::from_f64(0.5);
     let op = kind.name();
+    let kernel = |f: &dyn Fn(&mut [T])| -> Result<Vec<T>> {
+        let mut out = try_filled(op, x.shape(), v.len(), T::ZERO)?;
+        f(&mut out);
+        Ok(out)
+    };
     match kind {
-        Unary::Neg => map1(op, x.shape(), v, &plan, |a: T| -a),
-        Unary::Exp => map1(op, x.shape(), v, &plan, T::exp),
+        Unary::Neg => kernel(&|out| map_forward(out, v, Map::Neg)),
+        Unary::Exp => kernel(&|out| map_forward(out, v, Map::Exp)),
+        Unary::Tanh => kernel(&|out| map_forward(out, v, Map::Tanh)),
+        Unary::Sigmoid => kernel(&|out| map_forward(out, v, Map::Sigmoid)),
+        Unary::Relu => kernel(&|out| map_forward(out, v, Map::Relu)),
+        Unary::Abs => kernel(&|out| map_forward(out, v, Map::Abs)),
+        Unary::Gelu(approximate) => kernel(&|out| gelu_forward(out, v, approximate)),
         Unary::Log => map1(op, x.shape(), v, &plan, T::ln),
         Unary::Sqrt => map1(op, x.shape(), v, &plan, T::sqrt),
-        Unary::Tanh => map1(op, x.shape(), v, &plan, T::tanh),
-        Unary::Sigmoid => map1(op, x.shape(), v, &plan, sigmoid),
-        // NaN stays NaN (a comparison with NaN is false)
-        Unary::Relu => map1(op, x.shape(), v, &plan, |a: T| if a < T::ZERO { T::ZERO } else { a }),
-        Unary::Abs => map1(op, x.shape(), v, &plan, T::abs),
-        Unary::Gelu { tanh: false } => {
-            let r = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
-            map1(op, x.shape(), v, &plan, move |a: T| half * a * (T::ONE + (a * r).erf()))
-        }
-        Unary::Gelu { tanh: true } => {
-            let (k, c) = (T::from_f64(SQRT_2_OVER_PI), T::from_f64(GELU_C));
-            map1(op, x.shape(), v, &plan, move |a: T| half * a * (T::ONE + (k * (a + c * a * a * a)).tanh()))
-        }
         Unary::Clamp { min, max } => {
             let (lo, hi) = (min.map(T::from_f64), max.map(T::from_f64));
             map1(op, x.shape(), v, &plan, move |a: T| {
@@ -172,41 +172,28 @@ fn unary(kind: Unary, x: &Tensor) -> Result<Tensor> {
 fn unary_backward_t<T: Float>(kind: Unary, g: &Tensor, x: &Tensor, y: &Tensor) -> Result<Vec<T>> {
     let (gs, xs, ys) = (g.storage(), x.storage(), y.storage());
     let (gv, xv, yv) = (gs.as_slice::<T>(), xs.as_slice::<T>(), ys.as_slice::<T>());
+    let op = kind.name();
+    // the kernels accumulate into a zeroed gradient
+    let kernel = |f: &dyn Fn(&mut [T])| -> Result<Vec<T>> {
+        let mut dx = try_filled(op, x.shape(), xv.len(), T::ZERO)?;
+        f(&mut dx);
+        Ok(dx)
+    };
     let st = strides(x.shape());
     let plan = Plan::new(x.shape(), [st.clone(), st.clone(), st], [0, 0, 0]);
-    let op = kind.name();
-    let (one, two, half) = (T::ONE, T::from_f64(2.0), T::from_f64(0.5));
     let run = |f: &(dyn Fn(T, T, T) -> T + Sync)| map3(op, x.shape(), (gv, xv, yv), &plan, f);
     match kind {
-        Unary::Neg => run(&|g, _, _| -g),
-        Unary::Exp => run(&|g, _, y| g * y),
+        Unary::Neg => kernel(&|dx| map_backward(dx, gv, xv, yv, Map::Neg)),
+        Unary::Exp => kernel(&|dx| map_backward(dx, gv, xv, yv, Map::Exp)),
+        Unary::Tanh => kernel(&|dx| map_backward(dx, gv, xv, yv, Map::Tanh)),
+        Unary::Sigmoid => kernel(&|dx| map_backward(dx, gv, xv, yv, Map::Sigmoid)),
+        Unary::Relu => kernel(&|dx| map_backward(dx, gv, xv, yv, Map::Relu)),
+        Unary::Abs => kernel(&|dx| map_backward(dx, gv, xv, yv, Map::Abs)),
+        Unary::Gelu(approximate) => kernel(&|dx| gelu_backward(dx, gv, xv, approximate)),
         Unary::Log => run(&|g, x, _| g / x),
-        Unary::Sqrt => run(&|g, _, y| g / (two * y)),
-        Unary::Tanh => run(&|g, _, y| g * (one - y * y)),
-        Unary::Sigmoid => run(&|g, _, y| g * y * (one - y)),
-        Unary::Relu => run(&|g, x, _| if x > T::ZERO { g } else { T::ZERO }),
-        // sign(x), 0 at 0
-        Unary::Abs => run(&|g, x, _| {
-            if x > T::ZERO {
-                g
-            } else if x < T::ZERO {
-                -g
-            } else {
-                T::ZERO
-            }
-        }),
-        Unary::Gelu { tanh: false } => {
-            // d/dx x Phi(x) = Phi(x) + x phi(x)
-            let r = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
-            let inv_sqrt_2pi = T::from_f64(0.398_942_280_401_432_7);
-            run(&move |g, x, _| g * (half * (one + (x * r).erf()) + x * inv_sqrt_2pi * (-half * x * x).exp()))
-        }
-        Unary::Gelu { tanh: true } => {
-            let (k, c, c3) = (T::from_f64(SQRT_2_OVER_PI), T::from_f64(GELU_C), T::from_f64(3.0 * GELU_C));
-            run(&move |g, x, _| {
-                let t = (k * (x + c * x * x * x)).tanh();
-                g * (half * (one + t) + half * x * (one - t * t) * k * (one + c3 * x * x))
-            })
+        Unary::Sqrt => {
+            let two = T::from_f64(2.0);
+            run(&|g, _, y| g / (two * y))
         }
         // gradient passes where min <= x <= max, as PyTorch's
         Unary::Clamp { min, max } => {

@@ -4,47 +4,105 @@
 use crate::autograd::{record, Op, Reduction};
 use crate::dtype::{DType, Element, Float};
 use crate::error::{Error, Result};
-use crate::kernels::{cross_entropy as ce, layernorm, softmax as sm};
+use crate::kernels::{cross_entropy as ce, embedding as emb, layernorm, softmax as sm};
 use crate::ops::{converted, full};
-use crate::shape::{normalize_dim, split_at_dim};
+use crate::shape::{normalize_dim, numel, split_at_dim};
 use crate::storage::try_filled;
 use crate::tensor::Tensor;
 
-impl Tensor {
-    /// Softmax (or log-softmax when `log`) along `dim`. Integer input computes in float32.
-    ///
-    /// # Errors
-    /// `OutOfRange` for a bad dim.
-    pub fn softmax(&self, dim: i64, log: bool) -> Result<Tensor> {
-        let op = if log { "log_softmax" } else { "softmax" };
-        let d = normalize_dim(op, dim, self.ndim().max(1))?;
-        let x = if self.dtype().is_float() { self.clone() } else { converted(self, DType::F32)? };
-        let shape: Vec<usize> = if self.ndim() == 0 { vec![1] } else { self.shape().to_vec() };
-        let (outer, dsz, inner) = split_at_dim(&shape, d);
-        let storage = crate::with_float!(x.dtype(), op, T => {
-            let mut out = try_filled(op, &shape, x.numel(), T::ZERO)?;
-            sm::forward(&mut out, x.storage().as_slice::<T>(), outer, dsz, inner, log);
-            T::into_storage(out)
-        });
-        let out = Tensor::from_storage(storage, self.shape().to_vec());
-        Ok(record(out, &[self], || Op::Softmax { dim: d, log }))
+/// Which of the two normalizations along a dim an op computes.
+#[derive(Clone, Copy)]
+enum Form {
+    Softmax,
+    LogSoftmax,
+}
+
+impl Form {
+    fn name(self) -> &'static str {
+        match self {
+            Form::Softmax => "softmax",
+            Form::LogSoftmax => "log_softmax",
+        }
     }
 }
 
-/// The gradient of softmax/log-softmax from its output `y`.
-///
-/// # Errors
-/// `DType` for non-float input.
-pub fn softmax_backward(g: &Tensor, y: &Tensor, dim: usize, log: bool) -> Result<Tensor> {
-    let shape: Vec<usize> = if y.ndim() == 0 { vec![1] } else { y.shape().to_vec() };
-    let (outer, d, inner) = split_at_dim(&shape, dim);
+/// The (outer, D, inner) view of `shape` around dim `d` (a 0-d tensor is one row of one).
+fn rows_around(shape: &[usize], d: usize) -> (Vec<usize>, (usize, usize, usize)) {
+    let shape: Vec<usize> = if shape.is_empty() { vec![1] } else { shape.to_vec() };
+    let split = split_at_dim(&shape, d);
+    (shape, split)
+}
+
+fn along_dim(x: &Tensor, dim: i64, form: Form) -> Result<Tensor> {
+    let op = form.name();
+    let d = normalize_dim(op, dim, x.ndim().max(1))?;
+    let xf = if x.dtype().is_float() { x.clone() } else { converted(x, DType::F32)? };
+    let (shape, (outer, dsz, inner)) = rows_around(x.shape(), d);
+    let storage = crate::with_float!(xf.dtype(), op, T => {
+        let mut out = try_filled(op, &shape, xf.numel(), T::ZERO)?;
+        let xs = xf.storage();
+        match form {
+            Form::Softmax => sm::softmax_forward(&mut out, xs.as_slice::<T>(), outer, dsz, inner),
+            Form::LogSoftmax => sm::log_softmax_forward(&mut out, xs.as_slice::<T>(), outer, dsz, inner),
+        }
+        T::into_storage(out)
+    });
+    let out = Tensor::from_storage(storage, x.shape().to_vec());
+    Ok(match form {
+        Form::Softmax => record(out, &[x], || Op::Softmax { dim: d }),
+        Form::LogSoftmax => record(out, &[x], || Op::LogSoftmax { dim: d }),
+    })
+}
+
+fn along_dim_backward(g: &Tensor, y: &Tensor, dim: usize, form: Form) -> Result<Tensor> {
+    let op = form.name();
+    let (shape, (outer, d, inner)) = rows_around(y.shape(), dim);
     let g = converted(g, y.dtype())?;
-    let storage = crate::with_float!(y.dtype(), "softmax", T => {
-        let mut dx = try_filled("softmax", &shape, y.numel(), T::ZERO)?;
-        sm::backward(&mut dx, g.storage().as_slice::<T>(), y.storage().as_slice::<T>(), outer, d, inner, log);
+    let storage = crate::with_float!(y.dtype(), op, T => {
+        let mut dx = try_filled(op, &shape, y.numel(), T::ZERO)?;
+        let (gs, ys) = (g.storage(), y.storage());
+        let (gv, yv) = (gs.as_slice::<T>(), ys.as_slice::<T>());
+        match form {
+            Form::Softmax => sm::softmax_backward(&mut dx, gv, yv, outer, d, inner),
+            Form::LogSoftmax => sm::log_softmax_backward(&mut dx, gv, yv, outer, d, inner),
+        }
         T::into_storage(dx)
     });
     Ok(Tensor::from_storage(storage, y.shape().to_vec()))
+}
+
+impl Tensor {
+    /// Softmax along `dim`. Integer input computes in float32.
+    ///
+    /// # Errors
+    /// `OutOfRange` for a bad dim.
+    pub fn softmax(&self, dim: i64) -> Result<Tensor> {
+        along_dim(self, dim, Form::Softmax)
+    }
+
+    /// Log-softmax along `dim`, computed stably (not as the log of softmax). Integer input computes in float32.
+    ///
+    /// # Errors
+    /// `OutOfRange` for a bad dim.
+    pub fn log_softmax(&self, dim: i64) -> Result<Tensor> {
+        along_dim(self, dim, Form::LogSoftmax)
+    }
+}
+
+/// The gradient of softmax from its output `y`: `y * (g - sum(g * y))` along `dim`.
+///
+/// # Errors
+/// `DType` for non-float input.
+pub fn softmax_backward(g: &Tensor, y: &Tensor, dim: usize) -> Result<Tensor> {
+    along_dim_backward(g, y, dim, Form::Softmax)
+}
+
+/// The gradient of log-softmax from its output `y`: `g - exp(y) * sum(g)` along `dim`.
+///
+/// # Errors
+/// `DType` for non-float input.
+pub fn log_softmax_backward(g: &Tensor, y: &Tensor, dim: usize) -> Result<Tensor> {
+    along_dim_backward(g, y, dim, Form::LogSoftmax)
 }
 
 /// Layer normalization over the trailing `normalized_shape` dims, with optional elementwise weight and bias.
@@ -91,7 +149,7 @@ pub fn layer_norm(
         let mut mean = vec![T::ZERO; rows];
         let mut rstd = vec![T::ZERO; rows];
         let (ws, bs) = (wc.as_ref().map(|t| t.storage()), bc.as_ref().map(|t| t.storage()));
-        layernorm::forward(&mut out, &mut mean, &mut rstd, x.storage().as_slice::<T>(),
+        layernorm::layer_norm_forward(&mut out, &mut mean, &mut rstd, x.storage().as_slice::<T>(),
             ws.as_ref().map(|s| s.as_slice::<T>()), bs.as_ref().map(|s| s.as_slice::<T>()), c, eps);
         (T::into_storage(out), T::into_storage(mean), T::into_storage(rstd))
     });
@@ -129,7 +187,7 @@ pub fn layer_norm_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<Vec
         let mut dw = w.map(|_| vec![T::ZERO; c]);
         let mut db = b.map(|_| vec![T::ZERO; c]);
         let ws = wc.as_ref().map(|t| t.storage());
-        layernorm::backward(&mut dx, dw.as_deref_mut(), db.as_deref_mut(), g.storage().as_slice::<T>(), x.storage().as_slice::<T>(),
+        layernorm::layer_norm_backward(&mut dx, dw.as_deref_mut(), db.as_deref_mut(), g.storage().as_slice::<T>(), x.storage().as_slice::<T>(),
             ws.as_ref().map(|s| s.as_slice::<T>()), mean.storage().as_slice::<T>(), rstd.storage().as_slice::<T>(), c);
         (T::into_storage(dx), dw.map(T::into_storage), db.map(T::into_storage))
     });
@@ -184,7 +242,7 @@ pub fn cross_entropy(
         let mut losses = vec![T::ZERO; n];
         let mut lse = vec![T::ZERO; n];
         if c > 0 {
-            ce::forward(&mut losses, &mut lse, logits.storage().as_slice::<T>(), tv, c, ignore_index, label_smoothing);
+            ce::cross_entropy_forward(&mut losses, &mut lse, logits.storage().as_slice::<T>(), tv, c, ignore_index, label_smoothing);
         }
         (losses.into_iter().map(|v| v.to_f64()).collect::<Vec<f64>>(), T::into_storage(lse))
     });
@@ -219,7 +277,7 @@ pub fn cross_entropy_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<
         let mut dx = try_filled("cross_entropy", logits.shape(), n * c, T::ZERO)?;
         let dl: Vec<T> = dloss.iter().map(|&v| T::from_f64(v)).collect();
         if c > 0 {
-            ce::backward(&mut dx, &dl, logits.storage().as_slice::<T>(), lse.storage().as_slice::<T>(),
+            ce::cross_entropy_backward(&mut dx, &dl, logits.storage().as_slice::<T>(), lse.storage().as_slice::<T>(),
                 target.storage().as_slice::<i64>(), c, *ignore_index, *label_smoothing);
         }
         T::into_storage(dx)
@@ -227,22 +285,55 @@ pub fn cross_entropy_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<
     Ok(Tensor::from_storage(storage, logits.shape().to_vec()))
 }
 
-/// Rows of `weight` (V, D) picked by int64 ids of any shape: the result is `ids.shape + (D,)`.
+/// Rows of `weight` (V, C) picked by int64 ids of any shape: the result is `ids.shape + (C,)`.
 ///
 /// # Errors
-/// `Shape` when `weight` is not 2-D; `DType` for non-int64 ids; `OutOfRange` for an id outside `0..V`.
+/// `Shape` when `weight` is not 2-D; `DType` for non-int64 ids; `OutOfRange` for an id outside `0..V`
+/// (negative ids included: they are not counted from the end).
 pub fn embedding(ids: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let op = "embedding";
     if weight.ndim() != 2 {
         return Err(Error::shape(
-            "embedding",
+            op,
             format!("weight must be 2-D (num_embeddings, embedding_dim), got {:?}", weight.shape()),
         ));
     }
-    let flat = ids.reshape(&[ids.numel()])?;
-    let rows = weight.index_select_named("embedding", 0, &flat)?;
+    if ids.dtype() != DType::I64 {
+        return Err(Error::dtype(op, format!("indices must be an int64 tensor, got {}", ids.dtype())));
+    }
+    let (v, c) = (weight.shape()[0], weight.shape()[1]);
+    let is = ids.storage();
+    let iv = is.as_slice::<i64>();
+    if let Some(&bad) = iv.iter().find(|&&i| i < 0 || i as usize >= v) {
+        return Err(Error::range(
+            op,
+            format!("index {bad} is out of range for {v} embeddings (weight of shape {:?})", weight.shape()),
+        ));
+    }
     let mut shape = ids.shape().to_vec();
-    shape.push(weight.shape()[1]);
-    rows.reshape(&shape)
+    shape.push(c);
+    let storage = crate::with_any!(weight.dtype(), T => {
+        let mut out = try_filled(op, &shape, numel(op, &shape)?, T::zero())?;
+        emb::embedding_forward(&mut out, iv, weight.storage().as_slice::<T>(), c);
+        T::into_storage(out)
+    });
+    drop(is);
+    Ok(record(Tensor::from_storage(storage, shape), &[ids, weight], || Op::Embedding))
+}
+
+/// The gradient of `embedding` with respect to the weight: `g`'s rows added into the rows the ids picked.
+///
+/// # Errors
+/// `DType` for a non-float weight.
+pub fn embedding_backward(g: &Tensor, ids: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let c = weight.shape()[1];
+    let g = converted(g, weight.dtype())?;
+    let storage = crate::with_float!(weight.dtype(), "embedding", T => {
+        let mut dw = try_filled("embedding", weight.shape(), weight.numel(), T::ZERO)?;
+        emb::embedding_backward(&mut dw, g.storage().as_slice::<T>(), ids.storage().as_slice::<i64>(), c);
+        T::into_storage(dw)
+    });
+    Ok(Tensor::from_storage(storage, weight.shape().to_vec()))
 }
 
 /// Zero each element with probability `p` and scale the rest by `1 / (1 - p)`; identity when not training.

@@ -6,6 +6,7 @@ use super::tensor::PyTensor;
 use crate::autograd::{Reduction, SliceSpec, Unary};
 use crate::dtype::DType;
 use crate::error::Error;
+use crate::kernels::gelu::Gelu;
 use crate::ops::{self, creation::shape_from_i64, linalg, nn, Cmp};
 use crate::tensor::Tensor;
 use pyo3::prelude::*;
@@ -38,8 +39,8 @@ fn unary(py: Python<'_>, x: P<'_>, kind: &str, min: Option<f64>, max: Option<f64
         "sigmoid" => Unary::Sigmoid,
         "relu" => Unary::Relu,
         "abs" => Unary::Abs,
-        "gelu" => Unary::Gelu { tanh: false },
-        "gelu_tanh" => Unary::Gelu { tanh: true },
+        "gelu" => Unary::Gelu(Gelu::None),
+        "gelu_tanh" => Unary::Gelu(Gelu::Tanh),
         "clamp" => Unary::Clamp { min, max },
         other => return Err(to_py(Error::invalid("unary", format!("unknown function {other:?}")))),
     };
@@ -230,9 +231,15 @@ fn linear(py: Python<'_>, x: P<'_>, w: P<'_>, b: Option<P<'_>>) -> PyResult<PyTe
 }
 
 #[pyfunction]
-fn softmax(py: Python<'_>, x: P<'_>, dim: i64, log: bool) -> PyResult<PyTensor> {
+fn softmax(py: Python<'_>, x: P<'_>, dim: i64) -> PyResult<PyTensor> {
     let x = x.t.clone();
-    run(py, "softmax", move || x.softmax(dim, log))
+    run(py, "softmax", move || x.softmax(dim))
+}
+
+#[pyfunction]
+fn log_softmax(py: Python<'_>, x: P<'_>, dim: i64) -> PyResult<PyTensor> {
+    let x = x.t.clone();
+    run(py, "log_softmax", move || x.log_softmax(dim))
 }
 
 #[pyfunction]
@@ -407,6 +414,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         matmul,
         linear,
         softmax,
+        log_softmax,
         layer_norm,
         cross_entropy,
         embedding,
