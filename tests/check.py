@@ -24,10 +24,15 @@ def _evaluate(fn, arrays, diff, dtype=None):
     return ts, fn(*ts)
 
 
-def check_op(name, fn, inputs, diff=None, kwargs=None, rtol=1e-9, atol=1e-10, fd=True, f32_tol=2e-5, seed=0):
+def check_op(name, fn, inputs, diff=None, kwargs=None, rtol=1e-9, atol=1e-10, fd=True, f32_tol=2e-5, f32_grad_tol=None,
+             seed=0):
     """Check ``fn`` (bigcore tensors -> tensor) against ``REF[name]`` on numpy ``inputs``.
 
     ``diff`` lists the inputs to differentiate (default: the float64 ones); ``kwargs`` go to the reference.
+    ``f32_tol`` bounds the float32 forward and ``f32_grad_tol`` (default ``f32_tol``) the float32 gradients, both
+    relative to the float64 reference, with an absolute floor of the tolerance times the largest magnitude of the
+    result (the forward's at least 1; each gradient's own). float32 carries about 7 digits: 2e-5 is some 170
+    roundings of the largest value, room for sums of hundreds of terms.
     """
     fwd, bwd = REF[name]
     kwargs = kwargs or {}
@@ -43,6 +48,7 @@ def check_op(name, fn, inputs, diff=None, kwargs=None, rtol=1e-9, atol=1e-10, fd
     np.testing.assert_allclose(out.numpy(), want, rtol=rtol, atol=atol, err_msg=f"{name} forward")
 
     # backward against the reference
+    grads = None
     if diff:
         g = rng.standard_normal(want.shape)
         out.backward(bigcore.tensor(g))
@@ -67,12 +73,25 @@ def check_op(name, fn, inputs, diff=None, kwargs=None, rtol=1e-9, atol=1e-10, fd
                         num[j] = (up - down) / (2 * h)
                     np.testing.assert_allclose(ts[i].grad.numpy(), num, rtol=1e-5, atol=1e-6, err_msg=f"{name} finite differences {i}")
 
-    # float32: within float32 rounding of the float64 result
+    # float32: the forward and every gradient within float32 rounding of the float64 reference
     if f32_tol is not None and any(a.dtype == np.float64 for a in inputs):
-        _, out32 = _evaluate(fn, inputs, [], dtype=np.float32)
+        diff32 = [i for i in diff if inputs[i].dtype == np.float64]
+        ts32, out32 = _evaluate(fn, inputs, diff32, dtype=np.float32)
         assert out32.dtype is bigcore.float32, f"{name}: float32 inputs gave {out32.dtype}"
         scale = max(1.0, float(np.abs(want).max())) if want.size else 1.0
         np.testing.assert_allclose(out32.numpy(), want, rtol=f32_tol, atol=f32_tol * scale, err_msg=f"{name} float32")
+        if diff32:
+            tol = f32_tol if f32_grad_tol is None else f32_grad_tol
+            out32.backward(bigcore.tensor(g.astype(np.float32)))
+            for i in diff32:
+                got = ts32[i].grad
+                assert got is not None and got.dtype is bigcore.float32, f"{name}: float32 input {i} got {got and got.dtype}"
+                # relative to the gradient's own largest magnitude (no floor at 1: a mean over many rows gives
+                # small gradients, and an absolute 1e-5 would pass any of them)
+                gscale = float(np.abs(grads[i]).max()) if np.size(grads[i]) else 0.0
+                gscale = gscale if gscale > 0 else 1.0
+                np.testing.assert_allclose(got.numpy(), grads[i], rtol=tol, atol=tol * gscale,
+                                           err_msg=f"{name} float32 grad {i}")
     return out
 
 

@@ -130,8 +130,9 @@ LARGE = {
     "stack": lambda rng: [_case(lambda *ts: bigcore.stack(ts, 1), [rand(rng, (131, 97)) for _ in range(3)], {"dim": 1})],
     "index_select": lambda rng: [_case(lambda t, i=i: t.index_select(1, bigcore.tensor(i)), [rand(rng, (13, 69, 97))],
                                        {"dim": 1, "index": i}) for i in [_index(rng, 61, 69)]],
-    "embedding": lambda rng: [_case(lambda t, i=i: F.embedding(bigcore.tensor(i), t), [rand(rng, (97, 257))], {"ids": i})
-                              for i in [_index(rng, (13, 69), 97)]],
+    # the backward splits the vocabulary rows: few rows of many columns, and many rows (repeated ids) of 97
+    "embedding": lambda rng: [_case(lambda t, i=i: F.embedding(bigcore.tensor(i), t), [rand(rng, (v, c))], {"ids": i})
+                              for v, c, i in [(97, 257, _index(rng, (13, 69), 97)), (1000, 97, _index(rng, (7, 131), 1000))]],
     "repeat": lambda rng: [_case(lambda t: t.repeat(3, 1, 5), [rand(rng, (97, 29, 7))], {"reps": (3, 1, 5)})],
     "tril": lambda rng: [_case(lambda t: t.tril(1), [rand(rng, (7, 69, 97))], {"k": 1})],
     "triu": lambda rng: [_case(lambda t: t.triu(-2), [rand(rng, (7, 69, 97))], {"k": -2})],
