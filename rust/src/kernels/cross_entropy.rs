@@ -6,16 +6,18 @@
 //!
 //! float32 runs SIMD code: the forward reads each row once, keeping per lane a running max and a sum of
 //! exponentials rescaled when the max grows (checked once per 4 vectors, so about one exp per element), and the
-//! sum of the logits for smoothing; the backward reads each row once more. float64 runs plain loops. Nothing of
-//! size N x V is allocated here; the backward writes only the logits' gradient.
+//! sum of the logits for smoothing; the backward reads each row once more. Every exponential has a non-positive
+//! argument (`x - max`, `x - lse`): `simd_loops::exp_nonpositive`, `simd::math::exp` without overflow handling.
+//! float64 runs plain loops. Nothing of size N x V is allocated here; the backward writes only the logits'
+//! gradient.
 //!
 //! Threads split whole rows, so the results do not depend on the thread count. Not here: class weights and
 //! probability targets (composed in Python from log_softmax).
 
-use super::simd_loops::{load, load_or, step, store};
+use super::simd_loops::{exp_nonpositive, load, load_or, step, store};
 use crate::dtype::Float;
 use crate::parallel::{self, Rows};
-use crate::simd::{self, math, F32x, Simd};
+use crate::simd::{self, F32x, Simd};
 
 /// Per-row `losses` and `lse` (N,) of `logits` (N, V). Targets must already be checked to lie in `0..V` or
 /// equal `ignore_index`.
@@ -139,7 +141,7 @@ unsafe fn rescale<V: F32x>(m: V, bm: V) -> (V, V) {
     // SAFETY: the caller's CPU contract.
     unsafe {
         let mn = V::max(m, bm);
-        (mn, math::exp(V::sub(m, mn)))
+        (mn, exp_nonpositive(V::sub(m, mn)))
     }
 }
 
@@ -167,8 +169,8 @@ unsafe fn forward_rows_body<V: F32x>(
                 let (x0, x1, x2, x3) =
                     (V::read(x, i), V::read(x, i + V::N), V::read(x, i + 2 * V::N), V::read(x, i + 3 * V::N));
                 let (mn, r) = rescale(m, V::max(V::max(x0, x1), V::max(x2, x3)));
-                let e01 = V::add(math::exp(V::sub(x0, mn)), math::exp(V::sub(x1, mn)));
-                let e23 = V::add(math::exp(V::sub(x2, mn)), math::exp(V::sub(x3, mn)));
+                let e01 = V::add(exp_nonpositive(V::sub(x0, mn)), exp_nonpositive(V::sub(x1, mn)));
+                let e23 = V::add(exp_nonpositive(V::sub(x2, mn)), exp_nonpositive(V::sub(x3, mn)));
                 s = V::fmadd(s, r, V::add(e01, e23));
                 m = mn;
                 if smooth {
@@ -184,7 +186,7 @@ unsafe fn forward_rows_body<V: F32x>(
                 let k = step::<V>(i, v);
                 let xv = load_or::<V>(x, i, k, f32::NEG_INFINITY);
                 let (mn, r) = rescale(m, xv);
-                s = V::fmadd(s, r, math::exp(V::sub(xv, mn)));
+                s = V::fmadd(s, r, exp_nonpositive(V::sub(xv, mn)));
                 m = mn;
                 if smooth {
                     sx = V::add(sx, V::sub(load_or::<V>(x, i, k, x[0]), first));
@@ -193,7 +195,7 @@ unsafe fn forward_rows_body<V: F32x>(
             }
             // the lanes' sums brought to the largest lane's max
             let top = V::hmax(m);
-            let total = V::hsum(V::mul(s, math::exp(V::sub(m, V::splat(top)))));
+            let total = V::hsum(V::mul(s, exp_nonpositive(V::sub(m, V::splat(top)))));
             let l = ((total as f64).ln() + top as f64) as f32;
             lse[n] = l;
             let mean = (x[0] as f64 + V::hsum(sx) as f64 / v as f64) as f32;
@@ -233,7 +235,7 @@ unsafe fn backward_rows_body<V: F32x>(
             let mut i = 0;
             while i < v {
                 let k = step::<V>(i, v);
-                let p = math::exp(V::sub(load::<V>(x, i, k), lv));
+                let p = exp_nonpositive(V::sub(load::<V>(x, i, k), lv));
                 store(V::fmadd(gv, V::sub(p, ev), load::<V>(d, i, k)), d, i, k);
                 i += k;
             }

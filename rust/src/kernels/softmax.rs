@@ -6,14 +6,15 @@
 //! backward (accumulates): softmax `dx += y * (dy - sum(dy * y))`; log-softmax `dx += dy - exp(y) * sum(dy)`.
 //!
 //! Contiguous rows (inner == 1) of float32 run SIMD kernels (`crate::simd`; sums in per-lane partial sums,
-//! `simd::math::exp`); strided rows (inner > 1) and float64 run plain loops. Threads split the outer slabs of
-//! `D * inner` elements, whole rows each, so results do not depend on the thread count.
+//! `exp` of the non-positive `x - max` by `simd_loops::exp_nonpositive`); strided rows (inner > 1) and float64
+//! run plain loops. Threads split the outer slabs of `D * inner` elements, whole rows each, so results do not
+//! depend on the thread count.
 //! Not here: masks and scaling (attention's fused kernel runs its own online softmax).
 
-use super::simd_loops::{dot, load, load_or, max, step, store, sum};
+use super::simd_loops::{dot, exp_nonpositive, load, load_or, max, step, store, sum};
 use crate::dtype::Float;
 use crate::parallel;
-use crate::simd::{self, math, F32x, Simd};
+use crate::simd::{self, F32x, Simd};
 
 /// Which of the two functions a shared loop computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +157,7 @@ unsafe fn forward_rows_body<V: F32x>(form: Form, out: &mut [f32], x: &[f32], d: 
             let mut i = 0;
             while i < d {
                 let k = step::<V>(i, d);
-                let e = math::exp(V::sub(load_or::<V>(x, i, k, f32::NEG_INFINITY), mv));
+                let e = exp_nonpositive(V::sub(load_or::<V>(x, i, k, f32::NEG_INFINITY), mv));
                 if form == Form::Softmax {
                     store(e, o, i, k);
                 }
@@ -203,7 +204,7 @@ unsafe fn backward_rows_body<V: F32x>(form: Form, dx: &mut [f32], dy: &[f32], y:
                 let (g, yv) = (load::<V>(dy, i, k), load::<V>(y, i, k));
                 let delta = match form {
                     Form::Softmax => V::mul(yv, V::sub(g, s)),
-                    Form::LogSoftmax => V::sub(g, V::mul(math::exp(yv), s)),
+                    Form::LogSoftmax => V::sub(g, V::mul(exp_nonpositive(yv), s)),
                 };
                 store(V::add(load::<V>(dx, i, k), delta), dx, i, k);
                 i += k;

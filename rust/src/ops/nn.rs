@@ -187,7 +187,8 @@ pub fn layer_norm_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<Vec
         let mut dw = w.map(|_| vec![T::ZERO; c]);
         let mut db = b.map(|_| vec![T::ZERO; c]);
         let ws = wc.as_ref().map(|t| t.storage());
-        layernorm::layer_norm_backward(&mut dx, dw.as_deref_mut(), db.as_deref_mut(), g.storage().as_slice::<T>(), x.storage().as_slice::<T>(),
+        layernorm::layer_norm_backward(&mut dx, dw.as_deref_mut(), db.as_deref_mut(), g.storage().as_slice::<T>(),
+            x.storage().as_slice::<T>(),
             ws.as_ref().map(|s| s.as_slice::<T>()), mean.storage().as_slice::<T>(), rstd.storage().as_slice::<T>(), c);
         (T::into_storage(dx), dw.map(T::into_storage), db.map(T::into_storage))
     });
@@ -242,7 +243,8 @@ pub fn cross_entropy(
         let mut losses = vec![T::ZERO; n];
         let mut lse = vec![T::ZERO; n];
         if c > 0 {
-            ce::cross_entropy_forward(&mut losses, &mut lse, logits.storage().as_slice::<T>(), tv, c, ignore_index, label_smoothing);
+            ce::cross_entropy_forward(&mut losses, &mut lse, logits.storage().as_slice::<T>(), tv, c, ignore_index,
+                label_smoothing);
         }
         (losses.into_iter().map(|v| v.to_f64()).collect::<Vec<f64>>(), T::into_storage(lse))
     });
