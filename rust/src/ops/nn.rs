@@ -6,9 +6,23 @@ use crate::dtype::{DType, Element, Float};
 use crate::error::{Error, Result};
 use crate::kernels::{cross_entropy as ce, embedding as emb, layernorm, softmax as sm};
 use crate::ops::{converted, full};
+use crate::parallel;
 use crate::shape::{normalize_dim, numel, split_at_dim};
-use crate::storage::try_filled;
+use crate::storage::{try_filled, try_with_capacity};
 use crate::tensor::Tensor;
+use std::mem::MaybeUninit;
+
+/// `n` zeros for a gradient the kernels accumulate into, written in parallel when large: the threads then also
+/// share the first-touch page faults of a freshly mapped buffer, which are most of the cost of a large one (a
+/// 154 MB embedding gradient, a 51 MB gradient of GPT-2's logits).
+fn zeros<T: Float>(op: &'static str, shape: &[usize], n: usize) -> Result<Vec<T>> {
+    let mut v = try_with_capacity(op, shape, n)?;
+    parallel::for_chunks(&mut v.spare_capacity_mut()[..n], 1 << 16, |_, ch| ch.fill(MaybeUninit::new(T::ZERO)));
+    // SAFETY: the capacity holds `n` elements, and `for_chunks` handed every one of them to exactly one call
+    // above, which wrote it.
+    unsafe { v.set_len(n) };
+    Ok(v)
+}
 
 /// Which of the two normalizations along a dim an op computes.
 #[derive(Clone, Copy)]
@@ -59,7 +73,7 @@ fn along_dim_backward(g: &Tensor, y: &Tensor, dim: usize, form: Form) -> Result<
     let (shape, (outer, d, inner)) = rows_around(y.shape(), dim);
     let g = converted(g, y.dtype())?;
     let storage = crate::with_float!(y.dtype(), op, T => {
-        let mut dx = try_filled(op, &shape, y.numel(), T::ZERO)?;
+        let mut dx = zeros(op, &shape, y.numel())?;
         let (gs, ys) = (g.storage(), y.storage());
         let (gv, yv) = (gs.as_slice::<T>(), ys.as_slice::<T>());
         match form {
@@ -183,7 +197,7 @@ pub fn layer_norm_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<Vec
     let g = converted(g, dt)?;
     let wc = w.map(|t| converted(t, dt)).transpose()?;
     let (dx, dw, db) = crate::with_float!(dt, "layer_norm", T => {
-        let mut dx = try_filled("layer_norm", x.shape(), x.numel(), T::ZERO)?;
+        let mut dx = zeros("layer_norm", x.shape(), x.numel())?;
         let mut dw = w.map(|_| vec![T::ZERO; c]);
         let mut db = b.map(|_| vec![T::ZERO; c]);
         let ws = wc.as_ref().map(|t| t.storage());
@@ -276,7 +290,7 @@ pub fn cross_entropy_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<
         Reduction::Mean => vec![gv[0] / *count as f64; n],
     };
     let storage = crate::with_float!(logits.dtype(), "cross_entropy", T => {
-        let mut dx = try_filled("cross_entropy", logits.shape(), n * c, T::ZERO)?;
+        let mut dx = zeros("cross_entropy", logits.shape(), n * c)?;
         let dl: Vec<T> = dloss.iter().map(|&v| T::from_f64(v)).collect();
         if c > 0 {
             ce::cross_entropy_backward(&mut dx, &dl, logits.storage().as_slice::<T>(), lse.storage().as_slice::<T>(),
@@ -331,7 +345,7 @@ pub fn embedding_backward(g: &Tensor, ids: &Tensor, weight: &Tensor) -> Result<T
     let c = weight.shape()[1];
     let g = converted(g, weight.dtype())?;
     let storage = crate::with_float!(weight.dtype(), "embedding", T => {
-        let mut dw = try_filled("embedding", weight.shape(), weight.numel(), T::ZERO)?;
+        let mut dw = zeros("embedding", weight.shape(), weight.numel())?;
         emb::embedding_backward(&mut dw, g.storage().as_slice::<T>(), ids.storage().as_slice::<i64>(), c);
         T::into_storage(dw)
     });
