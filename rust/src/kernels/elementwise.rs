@@ -128,30 +128,34 @@ pub fn map_backward<T: Float>(dx: &mut [T], dout: &[T], x: &[T], y: &[T], f: Map
 
 /// `out = a (op) b` over a two-operand plan (`out` in the plan's row-major order, `plan.len()` long).
 pub fn arith_forward<T: Float>(out: &mut [T], a: &[T], b: &[T], plan: &Plan<2>, op: Arith) {
+    parallel::for_chunks(out, MIN_CHUNK, |lo, ch| arith_chunk(ch, lo, a, b, plan, op));
+}
+
+/// The elements `lo..lo + out.len()` of [`arith_forward`]'s output, on the calling thread (for callers that
+/// split the output themselves).
+pub fn arith_chunk<T: Float>(out: &mut [T], lo: usize, a: &[T], b: &[T], plan: &Plan<2>, op: Arith) {
     let simd = simd::active();
     let [sa, sb] = plan.inner_strides();
-    parallel::for_chunks(out, MIN_CHUNK, |lo, ch| {
-        plan.for_runs(lo, lo + ch.len(), |pos, [oa, ob], len| {
-            let dst = &mut ch[pos - lo..pos - lo + len];
-            // the run's operands: a run of `len` elements (stride 1) or one element repeated (stride 0)
-            let (ra, rb) = (operand(a, oa, sa, len), operand(b, ob, sb, len));
-            if let (true, Some(ra), Some(rb), Some(d)) = (len >= MIN_VECTOR_RUN, ra, rb, T::as_f32_mut(dst)) {
-                if let (Some(ra), Some(rb)) = (T::as_f32(ra), T::as_f32(rb)) {
-                    arith_run_f32(simd, d, ra, rb, op);
-                    return;
-                }
+    plan.for_runs(lo, lo + out.len(), |pos, [oa, ob], len| {
+        let dst = &mut out[pos - lo..pos - lo + len];
+        // the run's operands: a run of `len` elements (stride 1) or one element repeated (stride 0)
+        let (ra, rb) = (operand(a, oa, sa, len), operand(b, ob, sb, len));
+        if let (true, Some(ra), Some(rb), Some(d)) = (len >= MIN_VECTOR_RUN, ra, rb, T::as_f32_mut(dst)) {
+            if let (Some(ra), Some(rb)) = (T::as_f32(ra), T::as_f32(rb)) {
+                arith_run_f32(simd, d, ra, rb, op);
+                return;
             }
-            let dst = &mut ch[pos - lo..pos - lo + len];
-            for (j, d) in dst.iter_mut().enumerate() {
-                let (x, y) = (a[oa + j * sa], b[ob + j * sb]);
-                *d = match op {
-                    Arith::Add => x + y,
-                    Arith::Sub => x - y,
-                    Arith::Mul => x * y,
-                    Arith::Div => x / y,
-                };
-            }
-        });
+        }
+        let dst = &mut out[pos - lo..pos - lo + len];
+        for (j, d) in dst.iter_mut().enumerate() {
+            let (x, y) = (a[oa + j * sa], b[ob + j * sb]);
+            *d = match op {
+                Arith::Add => x + y,
+                Arith::Sub => x - y,
+                Arith::Mul => x * y,
+                Arith::Div => x / y,
+            };
+        }
     });
 }
 

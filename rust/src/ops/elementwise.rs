@@ -7,12 +7,14 @@ use super::converted;
 use crate::autograd::{record, Binary, Op, Unary};
 use crate::dtype::{DType, Element, Float};
 use crate::error::{Error, Result};
-use crate::kernels::elementwise::{arith_forward, map_backward, map_forward, Arith, Map};
+use crate::kernels::elementwise::{arith_chunk, map_backward, map_forward, Arith, Map};
 use crate::kernels::gelu::{gelu_backward, gelu_forward};
 use crate::kernels::strided::{map1, map2, map3, Plan};
+use crate::parallel;
 use crate::shape::{broadcast_shapes, broadcast_strides, strides};
-use crate::storage::try_filled;
+use crate::storage::try_with_capacity;
 use crate::tensor::Tensor;
+use std::mem::MaybeUninit;
 
 /// Comparison operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +31,36 @@ pub enum Cmp {
     Gt,
     /// `>=`
     Ge,
+}
+
+/// Elements a kernel writes at a time into a fresh buffer: its zeroing then stays in the L1 cache.
+const PIECE: usize = 4096;
+
+/// A fresh buffer of `n` elements, zeroed and handed to `write(lo, piece)` one piece of elements `lo..` (at
+/// most `piece` long) at a time, the pieces spread over the pool. Each piece is zeroed just before `write`
+/// fills or accumulates into it, so the buffer is not swept in a separate pass first, and the threads share a
+/// large fresh buffer's first-touch page faults. With nothing to write (`write` does nothing, `piece` is
+/// `usize::MAX`) it is a parallel `zeros`, whose large fills then take the C library's streaming stores.
+pub(crate) fn fresh<T: Float>(
+    op: &'static str,
+    shape: &[usize],
+    n: usize,
+    piece: usize,
+    write: impl Fn(usize, &mut [T]) + Sync,
+) -> Result<Vec<T>> {
+    let mut v = try_with_capacity(op, shape, n)?;
+    parallel::for_chunks(&mut v.spare_capacity_mut()[..n], 2 * PIECE, |lo, ch| {
+        for (i, part) in ch.chunks_mut(piece).enumerate() {
+            part.fill(MaybeUninit::new(T::ZERO));
+            // SAFETY: every element of `part` was initialized on the line above.
+            let part = unsafe { &mut *(part as *mut [MaybeUninit<T>] as *mut [T]) };
+            write(lo + i * piece, part);
+        }
+    });
+    // SAFETY: the capacity holds `n` elements, and `for_chunks` handed every one of them to exactly one call
+    // above, which initialized it.
+    unsafe { v.set_len(n) };
+    Ok(v)
 }
 
 /// A plan reading `a` and `b` broadcast to `out`.
@@ -59,11 +91,7 @@ fn binary_f<T: Float>(kind: Binary, a: &Tensor, b: &Tensor, shape: &[usize]) -> 
     let (x, y) = (sa.as_slice::<T>(), sb.as_slice::<T>());
     let plan = plan2(a.shape(), b.shape(), shape);
     let op = kind.name();
-    let arith = |k: Arith| -> Result<Vec<T>> {
-        let mut out = try_filled(op, shape, plan.len(), T::ZERO)?;
-        arith_forward(&mut out, x, y, &plan, k);
-        Ok(out)
-    };
+    let arith = |k: Arith| fresh(op, shape, plan.len(), PIECE, |lo, out| arith_chunk(out, lo, x, y, &plan, k));
     match kind {
         Binary::Add => arith(Arith::Add),
         Binary::Sub => arith(Arith::Sub),
@@ -94,19 +122,18 @@ fn unary_f<T: Float>(kind: Unary, x: &Tensor) -> Result<Vec<T>> {
     let v = s.as_slice::<T>();
     let plan = contiguous_plan(x.shape());
     let op = kind.name();
-    let kernel = |f: &dyn Fn(&mut [T])| -> Result<Vec<T>> {
-        let mut out = try_filled(op, x.shape(), v.len(), T::ZERO)?;
-        f(&mut out);
-        Ok(out)
-    };
+    // each piece's kernel call runs on the thread `fresh` gave the piece to (below the kernels' own threshold)
+    let map = |f: Map| fresh(op, x.shape(), v.len(), PIECE, |lo, out| map_forward(out, &v[lo..lo + out.len()], f));
     match kind {
-        Unary::Neg => kernel(&|out| map_forward(out, v, Map::Neg)),
-        Unary::Exp => kernel(&|out| map_forward(out, v, Map::Exp)),
-        Unary::Tanh => kernel(&|out| map_forward(out, v, Map::Tanh)),
-        Unary::Sigmoid => kernel(&|out| map_forward(out, v, Map::Sigmoid)),
-        Unary::Relu => kernel(&|out| map_forward(out, v, Map::Relu)),
-        Unary::Abs => kernel(&|out| map_forward(out, v, Map::Abs)),
-        Unary::Gelu(approximate) => kernel(&|out| gelu_forward(out, v, approximate)),
+        Unary::Neg => map(Map::Neg),
+        Unary::Exp => map(Map::Exp),
+        Unary::Tanh => map(Map::Tanh),
+        Unary::Sigmoid => map(Map::Sigmoid),
+        Unary::Relu => map(Map::Relu),
+        Unary::Abs => map(Map::Abs),
+        Unary::Gelu(approximate) => {
+            fresh(op, x.shape(), v.len(), PIECE, |lo, out| gelu_forward(out, &v[lo..lo + out.len()], approximate))
+        }
         Unary::Log => map1(op, x.shape(), v, &plan, T::ln),
         Unary::Sqrt => map1(op, x.shape(), v, &plan, T::sqrt),
         Unary::Clamp { min, max } => {
@@ -173,23 +200,27 @@ fn unary_backward_t<T: Float>(kind: Unary, g: &Tensor, x: &Tensor, y: &Tensor) -
     let (gs, xs, ys) = (g.storage(), x.storage(), y.storage());
     let (gv, xv, yv) = (gs.as_slice::<T>(), xs.as_slice::<T>(), ys.as_slice::<T>());
     let op = kind.name();
-    // the kernels accumulate into a zeroed gradient
-    let kernel = |f: &dyn Fn(&mut [T])| -> Result<Vec<T>> {
-        let mut dx = try_filled(op, x.shape(), xv.len(), T::ZERO)?;
-        f(&mut dx);
-        Ok(dx)
+    // the kernels accumulate into a zeroed gradient, a piece at a time (see `fresh`)
+    let map = |f: Map| {
+        fresh(op, x.shape(), xv.len(), PIECE, |lo, dx| {
+            let hi = lo + dx.len();
+            map_backward(dx, &gv[lo..hi], &xv[lo..hi], &yv[lo..hi], f)
+        })
     };
     let st = strides(x.shape());
     let plan = Plan::new(x.shape(), [st.clone(), st.clone(), st], [0, 0, 0]);
     let run = |f: &(dyn Fn(T, T, T) -> T + Sync)| map3(op, x.shape(), (gv, xv, yv), &plan, f);
     match kind {
-        Unary::Neg => kernel(&|dx| map_backward(dx, gv, xv, yv, Map::Neg)),
-        Unary::Exp => kernel(&|dx| map_backward(dx, gv, xv, yv, Map::Exp)),
-        Unary::Tanh => kernel(&|dx| map_backward(dx, gv, xv, yv, Map::Tanh)),
-        Unary::Sigmoid => kernel(&|dx| map_backward(dx, gv, xv, yv, Map::Sigmoid)),
-        Unary::Relu => kernel(&|dx| map_backward(dx, gv, xv, yv, Map::Relu)),
-        Unary::Abs => kernel(&|dx| map_backward(dx, gv, xv, yv, Map::Abs)),
-        Unary::Gelu(approximate) => kernel(&|dx| gelu_backward(dx, gv, xv, approximate)),
+        Unary::Neg => map(Map::Neg),
+        Unary::Exp => map(Map::Exp),
+        Unary::Tanh => map(Map::Tanh),
+        Unary::Sigmoid => map(Map::Sigmoid),
+        Unary::Relu => map(Map::Relu),
+        Unary::Abs => map(Map::Abs),
+        Unary::Gelu(approximate) => fresh(op, x.shape(), xv.len(), PIECE, |lo, dx| {
+            let hi = lo + dx.len();
+            gelu_backward(dx, &gv[lo..hi], &xv[lo..hi], approximate)
+        }),
         Unary::Log => run(&|g, x, _| g / x),
         Unary::Sqrt => {
             let two = T::from_f64(2.0);

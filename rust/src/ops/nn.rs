@@ -5,23 +5,17 @@ use crate::autograd::{record, Op, Reduction};
 use crate::dtype::{DType, Element, Float};
 use crate::error::{Error, Result};
 use crate::kernels::{cross_entropy as ce, embedding as emb, layernorm, softmax as sm};
+use crate::ops::elementwise::fresh;
 use crate::ops::{converted, full};
-use crate::parallel;
 use crate::shape::{normalize_dim, numel, split_at_dim};
-use crate::storage::{try_filled, try_with_capacity};
+use crate::storage::try_filled;
 use crate::tensor::Tensor;
-use std::mem::MaybeUninit;
 
-/// `n` zeros for a gradient the kernels accumulate into, written in parallel when large: the threads then also
-/// share the first-touch page faults of a freshly mapped buffer, which are most of the cost of a large one (a
-/// 154 MB embedding gradient, a 51 MB gradient of GPT-2's logits).
+/// `n` zeros for a gradient the row kernels accumulate into, zeroed in parallel: for a large fresh buffer (a
+/// 154 MB embedding gradient, a 51 MB gradient of GPT-2's logits) the threads then also share the first-touch
+/// page faults, which are most of its cost.
 fn zeros<T: Float>(op: &'static str, shape: &[usize], n: usize) -> Result<Vec<T>> {
-    let mut v = try_with_capacity(op, shape, n)?;
-    parallel::for_chunks(&mut v.spare_capacity_mut()[..n], 1 << 16, |_, ch| ch.fill(MaybeUninit::new(T::ZERO)));
-    // SAFETY: the capacity holds `n` elements, and `for_chunks` handed every one of them to exactly one call
-    // above, which wrote it.
-    unsafe { v.set_len(n) };
-    Ok(v)
+    fresh(op, shape, n, usize::MAX, |_, _| ())
 }
 
 /// Which of the two normalizations along a dim an op computes.
