@@ -21,6 +21,25 @@ def test_softmax_large_logits_do_not_overflow():
     assert np.isfinite(F.log_softmax(t, -1).numpy()).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [3, 21])  # shorter than a vector, and a vector plus a tail
+def test_softmax_special_rows_as_pytorch(dtype, d):
+    # all -inf: NaN; a NaN anywhere: the whole row NaN; -inf entries: exactly 0 (log: -inf); huge: uniform
+    inf, nan = np.inf, np.nan
+    x = np.ones((4, d), dtype)
+    x[0] = -inf
+    x[1, d - 1] = nan
+    x[2, 1] = -inf
+    x[3] = 3e38 if dtype == np.float32 else 1e300
+    p, lp = F.softmax(bigcore.tensor(x), -1).numpy(), F.log_softmax(bigcore.tensor(x), -1).numpy()
+    assert np.isnan(p[:2]).all() and np.isnan(lp[:2]).all()
+    assert p[2, 1] == 0.0 and lp[2, 1] == -inf
+    np.testing.assert_allclose(np.delete(p[2], 1), 1 / (d - 1), rtol=1e-6)
+    np.testing.assert_allclose(np.delete(lp[2], 1), -np.log(d - 1), rtol=1e-6)
+    np.testing.assert_allclose(p[3], 1 / d, rtol=1e-6)
+    np.testing.assert_allclose(lp[3], -np.log(d), rtol=1e-6)
+
+
 @pytest.mark.parametrize("shape,nd,affine", [((4, 5), 1, True), ((2, 3, 7), 1, False), ((3, 2, 4), 2, True), ((1, 17), 1, True)])
 def test_layer_norm(shape, nd, affine, rng):
     ns = shape[-nd:]
