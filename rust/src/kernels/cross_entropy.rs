@@ -5,7 +5,7 @@
 //! `ignore_index` have loss 0. backward (accumulates): `dx_v += dloss (exp(x_v - lse) - (1 - e) [v == y] - e / V)`.
 //!
 //! float32 runs SIMD code: the forward reads each row once, keeping per lane a running max and a sum of
-//! exponentials rescaled when the max grows (checked once per 4 vectors, so about one exp per element), and the
+//! exponentials rescaled when the max grows (checked once per 4 vectors, so 1.25 exp per element), and the
 //! sum of the logits for smoothing; the backward reads each row once more. Every exponential has a non-positive
 //! argument (`x - max`, `x - lse`): `simd_loops::exp_nonpositive`, `simd::math::exp` without overflow handling.
 //! float64 runs plain loops. Nothing of size N x V is allocated here; the backward writes only the logits'
