@@ -97,6 +97,7 @@ pub(super) fn arm(op: &Op, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
         Op::LayerNorm { .. } => nn::layer_norm_backward(op, g, inputs)?,
         Op::CrossEntropy { .. } => vec![Some(nn::cross_entropy_backward(op, g, inputs)?), None],
         Op::Lstm => ops::recurrent::lstm_backward(g, inputs)?,
+        Op::Gpt(saved) => crate::model::gpt_op::gpt_backward_op(saved, g, inputs)?,
         Op::Freed(_) => unreachable!("backward checks for freed nodes before calling an arm"),
     })
 }
