@@ -366,6 +366,8 @@ def test_bad_configs_raise_value_errors_naming_the_sizes():
         GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=-1, n_head=3, n_embd=15))
     with pytest.raises(ValueError, match="dropout must be in"):
         GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=3, n_embd=15, dropout=1.0))
+    # sizes given as numpy integers are sizes too
+    assert GPT(GPTConfig(block_size=np.int64(8), vocab_size=11, n_layer=1, n_head=3, n_embd=15)).config.block_size == 8
     with pytest.raises(TypeError, match="float32 or bigcore.float64"):
         GPT(GPTConfig(**ODD), dtype=bigcore.int64)
 
@@ -390,6 +392,8 @@ def test_bad_inputs_raise_named_errors(rng):
         model(bigcore.tensor(ok[0]))
     with pytest.raises(bigcore.DTypeError, match="int64"):
         model(bigcore.tensor(ok.astype(np.float32)))
+    with pytest.raises(bigcore.DTypeError, match="targets must hold int64"):
+        model(bigcore.tensor(ok), bigcore.tensor(ok.astype(np.float64)))
     with pytest.raises(TypeError, match="bigcore.Tensor"):
         model(ok)
     # a target id out of range is the loss's error, naming the id and the classes

@@ -12,6 +12,7 @@ Dimension letters: B batch, T sequence length, C = n_embd, NH = n_head, HS = C /
 """
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from .. import nn
@@ -37,13 +38,17 @@ class GPTConfig:
     bias: bool = True  # biases in the Linears and LayerNorms, as GPT-2; False: none at all
 
 
+def _is_size(n):
+    return isinstance(n, numbers.Integral) and not isinstance(n, bool)
+
+
 def _check_config(config):
     sizes = {"block_size": config.block_size, "vocab_size": config.vocab_size, "n_head": config.n_head,
              "n_embd": config.n_embd}
     for name, size in sizes.items():
-        if not isinstance(size, int) or size < 1:
+        if not _is_size(size) or size < 1:
             raise ValueError(f"GPTConfig: {name} must be a positive integer, got {size!r}")
-    if not isinstance(config.n_layer, int) or config.n_layer < 0:
+    if not _is_size(config.n_layer) or config.n_layer < 0:
         raise ValueError(f"GPTConfig: n_layer must be a non-negative integer, got {config.n_layer!r}")
     if config.n_embd % config.n_head != 0:
         raise ValueError(f"GPTConfig: n_embd ({config.n_embd}) must be divisible by n_head ({config.n_head})")
@@ -169,6 +174,7 @@ class GPT(nn.Module):
 
     Raises:
         ValueError: a config whose n_embd is not divisible by n_head, or with a size below 1.
+        TypeError (``bigcore.DTypeError``): a dtype that is not floating point.
     """
 
     def __init__(self, config, dtype=None):
@@ -242,8 +248,10 @@ class GPT(nn.Module):
 
         Raises:
             ValueError: T longer than block_size.
-            IndexError (``bigcore.OutOfRangeError``): a token id outside ``[0, vocab_size)``.
+            IndexError (``bigcore.OutOfRangeError``): a token id outside ``[0, vocab_size)``, or a target id
+                outside it other than -1.
             bigcore.ShapeError: idx not 2-D, or targets not of idx's shape.
+            TypeError (``bigcore.DTypeError``): idx or targets not int64 tensors.
         """
         B, T = self._check_input(idx, targets)
         pos = arange(0, T, dtype=int64)  # (T,)
@@ -277,6 +285,8 @@ class GPT(nn.Module):
         if targets is not None:
             if not isinstance(targets, Tensor):
                 raise TypeError(f"GPT: targets must be a bigcore.Tensor of int64 ids, got {type(targets).__name__}")
+            if targets.dtype is not int64:
+                raise DTypeError(f"GPT: targets must hold int64 token ids, got {targets.dtype!r}")
             if targets.shape != idx.shape:
                 raise ShapeError(f"GPT: targets of shape {targets.shape} do not match idx of shape {idx.shape}")
         return B, T
@@ -293,8 +303,9 @@ class GPT(nn.Module):
             model.crop_block_size(256)
             model.config.block_size  # 256
         """
-        if not isinstance(block_size, int) or not 1 <= block_size <= self.config.block_size:
+        if not _is_size(block_size) or not 1 <= block_size <= self.config.block_size:
             raise ValueError(f"crop_block_size: block_size must be in [1, {self.config.block_size}], got {block_size}")
+        block_size = int(block_size)
         self.config.block_size = block_size
         wpe = self.transformer.wpe
         with no_grad():
