@@ -1,7 +1,8 @@
-"""The composed GPT (models/gpt.py): nanoGPT's parameter names, shapes and tying; its initialization; logits and
-loss against a numpy float64 GPT written here from the math; every parameter's gradient against central finite
-differences; float32 within rounding of float64; nanoGPT-style numpy state dicts; the optimizer groups, cropping,
-dropout modes, and every bad input named in issue 9.
+"""The GPT (models/gpt.py), on both paths (fused engine, composed nn layers) wherever they compute: nanoGPT's
+parameter names, shapes and tying; its initialization; logits and loss against a numpy float64 GPT written here
+from the math; every parameter's gradient against central finite differences; float32 within rounding of
+float64; nanoGPT-style numpy state dicts; the optimizer groups, cropping, dropout modes, and every bad input
+named in issue 9. tests/test_gpt_fused.py compares the two paths with each other.
 
 Sizes are awkward on purpose: n_head = 3, head size 5, vocabulary 97, T = 13 (a prime), B = 1."""
 
@@ -178,9 +179,10 @@ def test_initialization_statistics():
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("B,T", [(1, 13), (3, 17), (2, 1)])
-def test_logits_and_loss_match_numpy_float64(rng, bias, B, T):
+@pytest.mark.parametrize("fused", [True, False])
+def test_logits_and_loss_match_numpy_float64(fused, rng, bias, B, T):
     cfg = GPTConfig(**ODD, bias=bias)
-    model = GPT(cfg, dtype=bigcore.float64)
+    model = GPT(cfg, dtype=bigcore.float64, fused=fused)
     idx, targets = random_ids(rng, cfg, B, T), random_ids(rng, cfg, B, T)
     targets[0, ::3] = -1  # ignored positions (ignore_index=-1)
     if T == 1:
@@ -197,10 +199,11 @@ def test_logits_and_loss_match_numpy_float64(rng, bias, B, T):
     np.testing.assert_allclose(logits2.numpy(), want_logits, rtol=1e-10, atol=1e-12)
 
 
-def test_weights_far_from_init_still_match_numpy(rng):
+@pytest.mark.parametrize("fused", [True, False])
+def test_weights_far_from_init_still_match_numpy(fused, rng):
     # init-sized weights make every block nearly the identity; large random ones exercise every term
     cfg = GPTConfig(**ODD)
-    model = GPT(cfg, dtype=bigcore.float64)
+    model = GPT(cfg, dtype=bigcore.float64, fused=fused)
     sd = {k: rng.standard_normal(s) * 0.5 for k, s in nanogpt_shapes(cfg).items()}
     sd["lm_head.weight"] = sd["transformer.wte.weight"]
     model.load_state_dict(sd)
@@ -229,11 +232,12 @@ def test_numpy_state_dict_of_nanogpt_layout_loads_and_gives_identical_logits(rng
 
 # ----- gradients -----
 
-def test_every_gradient_matches_finite_differences_float64(rng):
+@pytest.mark.parametrize("fused", [True, False])
+def test_every_gradient_matches_finite_differences_float64(fused, rng):
     # d loss / d p for every element of every parameter, against (loss(p + h) - loss(p - h)) / 2h in float64;
     # the tied weight gets both of its uses (embedding and output head)
     cfg = GPTConfig(block_size=7, vocab_size=11, n_layer=2, n_head=3, n_embd=6)
-    model = GPT(cfg, dtype=bigcore.float64)
+    model = GPT(cfg, dtype=bigcore.float64, fused=fused)
     sd = {k: rng.standard_normal(s) * 0.3 for k, s in nanogpt_shapes(cfg).items()}
     sd["lm_head.weight"] = sd["transformer.wte.weight"]
     model.load_state_dict(sd)
@@ -260,10 +264,11 @@ def test_every_gradient_matches_finite_differences_float64(rng):
                 np.testing.assert_allclose(grad[pos], numeric, rtol=1e-6, atol=1e-8, err_msg=f"{name}{pos}")
 
 
-def test_float32_is_within_rounding_of_float64(rng):
+@pytest.mark.parametrize("fused", [True, False])
+def test_float32_is_within_rounding_of_float64(fused, rng):
     cfg = GPTConfig(**ODD)
-    m64 = GPT(cfg, dtype=bigcore.float64)
-    m32 = GPT(cfg)
+    m64 = GPT(cfg, dtype=bigcore.float64, fused=fused)
+    m32 = GPT(cfg, fused=fused)
     m32.load_state_dict(numpy_state_dict(m64))
     assert m32.lm_head.weight.dtype is bigcore.float32
     idx, targets = bigcore.tensor(random_ids(rng, cfg, 3, 13)), bigcore.tensor(random_ids(rng, cfg, 3, 13))
@@ -372,9 +377,10 @@ def test_bad_configs_raise_value_errors_naming_the_sizes():
         GPT(GPTConfig(**ODD), dtype=bigcore.int64)
 
 
-def test_bad_inputs_raise_named_errors(rng):
+@pytest.mark.parametrize("fused", [True, False])
+def test_bad_inputs_raise_named_errors(fused, rng):
     cfg = GPTConfig(**ODD)
-    model = GPT(cfg)
+    model = GPT(cfg, fused=fused)
     ok = random_ids(rng, cfg, 2, 5)
     with pytest.raises(ValueError, match="Cannot forward sequence of length 18, block size is only 17"):
         model(bigcore.tensor(random_ids(rng, cfg, 1, 18)))

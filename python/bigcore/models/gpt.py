@@ -15,10 +15,10 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from .. import nn
+from .. import _core, nn
 from .._creation import arange
 from .._dtype import float32, int64, to_dtype
-from .._tensor import Tensor
+from .._tensor import Tensor, _wrap
 from ..autograd import no_grad
 from ..errors import DTypeError, OutOfRangeError, ShapeError
 from ..nn import functional as F
@@ -161,9 +161,16 @@ class GPT(nn.Module):
     N(0, 0.02), biases at zero, the residual projections (``c_proj.weight``) at N(0, 0.02 / sqrt(2 n_layer)).
     The MLP's GELU is the tanh approximation (nanoGPT uses the exact erf form).
 
+    Two paths compute the same model. ``fused=True`` (the default) runs the whole forward as one call into the
+    engine and the whole backward as one more (``rust/src/model/gpt.rs``: kernels called directly, activations in
+    an arena reused across steps of one shape); ``fused=False`` composes the ``nn`` layers below, the readable
+    reference the fused path is tested against (equal logits, loss and gradients). The composed path also runs
+    when the fused one cannot: dropout while training, or modules replaced after construction.
+
     Args:
         config: a :class:`GPTConfig`.
         dtype: ``bigcore.float32`` (the default) or ``bigcore.float64``.
+        fused: run the fused engine path when it applies.
 
     Shape: ``idx`` and ``targets`` ``(B, T)`` int64 with ``T <= block_size``; logits ``(B, T, V)``; loss ``()``.
 
@@ -177,9 +184,11 @@ class GPT(nn.Module):
         TypeError (``bigcore.DTypeError``): a dtype that is not floating point.
     """
 
-    def __init__(self, config, dtype=None):
+    def __init__(self, config, dtype=None, fused=True):
         super().__init__()
         _check_config(config)
+        self.fused = bool(fused)
+        self._arena = _core._GptCache()  # the fused path's activations, reused while (B, T) stays the same
         dtype = to_dtype(dtype) or float32
         if not dtype.is_floating_point:
             raise DTypeError(f"GPT: dtype must be bigcore.float32 or bigcore.float64, got {dtype!r}")
@@ -254,6 +263,41 @@ class GPT(nn.Module):
             TypeError (``bigcore.DTypeError``): idx or targets not int64 tensors.
         """
         B, T = self._check_input(idx, targets)
+        params = self._fused_params()
+        if params is not None:
+            logits = _wrap(_core.gpt(idx._c, [p._c for p in params], self.config.n_layer, self.config.n_head,
+                                     self.config.bias, self._arena))  # (B, T, V)
+        else:
+            logits = self._composed_logits(idx, T)  # (B, T, V)
+        if targets is None:
+            return logits, None
+        V = logits.shape[-1]
+        loss = F.cross_entropy(logits.view(B * T, V), targets.view(B * T), ignore_index=-1)  # ()
+        return logits, loss
+
+    def _fused_params(self):
+        """The parameters in the fused engine's order, or None when the fused path does not apply."""
+        if not self.fused or (self.training and self.config.dropout > 0):
+            return None
+        t = self.transformer
+        if self.lm_head.weight is not t.wte.weight or type(t.ln_f) is not nn.LayerNorm or t.ln_f.eps != 1e-5:
+            return None
+        params = [t.wte.weight, t.wpe.weight]  # (V, C), (block_size, C)
+        for block in t.h:
+            if type(block) is not Block or type(block.attn) is not CausalSelfAttention or type(block.mlp) is not MLP:
+                return None
+            for m in (block.ln_1, block.attn.c_attn, block.attn.c_proj, block.ln_2, block.mlp.c_fc, block.mlp.c_proj):
+                params.append(m.weight)
+                if self.config.bias:
+                    params.append(m.bias)
+        params.append(t.ln_f.weight)
+        if self.config.bias:
+            params.append(t.ln_f.bias)
+        if any(p is None for p in params):
+            return None
+        return params
+
+    def _composed_logits(self, idx, T):
         pos = arange(0, T, dtype=int64)  # (T,)
         tok_emb = self.transformer.wte(idx)  # (B, T, C)
         pos_emb = self.transformer.wpe(pos)  # (T, C)
@@ -261,12 +305,7 @@ class GPT(nn.Module):
         for block in self.transformer.h:
             x = block(x)  # (B, T, C)
         x = self.transformer.ln_f(x)  # (B, T, C)
-        logits = self.lm_head(x)  # (B, T, V)
-        if targets is None:
-            return logits, None
-        V = logits.shape[-1]
-        loss = F.cross_entropy(logits.view(B * T, V), targets.view(B * T), ignore_index=-1)  # ()
-        return logits, loss
+        return self.lm_head(x)  # (B, T, V)
 
     def _check_input(self, idx, targets):
         if not isinstance(idx, Tensor):

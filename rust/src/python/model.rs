@@ -26,6 +26,20 @@ impl PyGptCache {
     fn clear(&self) {
         self.cache.clear();
     }
+
+    /// A copy is a fresh, empty cache: an arena belongs to one model.
+    fn __copy__(&self) -> Self {
+        Self::new()
+    }
+
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
+        Self::new()
+    }
+
+    /// Pickled as an empty cache.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, ())> {
+        Ok((slf.get_type().into_any(), ()))
+    }
 }
 
 /// The fused GPT forward: logits (B, T, V) of int64 ids (B, T); `params` in nanoGPT's order without the head.
