@@ -49,6 +49,17 @@ def test_digits_loader_reads_the_bundled_set():
     assert np.bincount(y).min() >= 170  # about 180 of each digit
 
 
+def test_tinyshakespeare_is_the_whole_bundled_corpus():
+    import hashlib
+
+    text = bigcore.data.load_tinyshakespeare()
+    assert len(text) == 1_115_394 and text.startswith("First Citizen:\nBefore we proceed any further")
+    # the MD5 of the source text it was gzipped from: the bundled copy is byte for byte the corpus
+    assert hashlib.md5(text.encode("utf-8")).hexdigest() == "6fb458f1232090904fb40fe944165e91"
+    tok = CharTokenizer.from_text(text)
+    assert tok.vocab_size == 65 and tok.decode(tok.encode(text[:500])) == text[:500]
+
+
 def test_text_tokenizers_and_windows(tmp_path):
     path = tmp_path / "t.txt"
     path.write_text("hello world\nhé", encoding="utf-8")

@@ -33,7 +33,7 @@ from ._functions import __all__ as _functions_all
 from ._tensor import Tensor, _wrap
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import AutogradError, BigcoreError, DTypeError, OutOfRangeError, ShapeError
-from . import data, io, keras, nn, optim  # noqa: E402
+from . import data, io, keras, models, nn, optim  # noqa: E402
 from .io import get_rng_state, load, save, set_rng_state  # noqa: E402
 
 __version__ = _core.__version__

@@ -1,5 +1,5 @@
 """Data loading: ``Dataset``, ``TensorDataset``, ``DataLoader`` (shuffled by the seeded generator), the bundled
-handwritten digits, and text files as character or byte tokens for language models."""
+handwritten digits and tinyshakespeare text, and text files as character or byte tokens for language models."""
 
 import gzip
 import math
@@ -107,6 +107,22 @@ def load_digits(path=None):
     if table.shape[1] != 65:
         raise ValueError(f"{os.fspath(path)!r}: expected 65 columns (64 pixels and a label), got {table.shape[1]}")
     return (table[:, :64] / 16.0).astype(np.float32), table[:, 64].astype(np.int64)
+
+
+def load_tinyshakespeare():
+    """The tinyshakespeare corpus shipped with bigcore (Karpathy's char-rnn set: about 40,000 lines of
+    Shakespeare's plays, 1,115,394 characters, 65 distinct), as one string.
+
+    Returns:
+        str: the whole text.
+
+    Example::
+
+        text = bigcore.data.load_tinyshakespeare()
+        tok = bigcore.data.CharTokenizer.from_text(text)  # tok.vocab_size == 65
+    """
+    with gzip.open(_DATA / "tinyshakespeare.txt.gz", "rt", encoding="utf-8", newline="") as f:
+        return f.read()
 
 
 class CharTokenizer:

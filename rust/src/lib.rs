@@ -26,6 +26,7 @@ pub mod autograd;
 pub mod dtype;
 pub mod error;
 pub mod kernels;
+pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod parallel;

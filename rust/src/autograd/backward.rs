@@ -99,6 +99,7 @@ pub(super) fn arm(op: &Op, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
         Op::CrossEntropy { .. } => vec![Some(nn::cross_entropy_backward(op, g, inputs)?), None],
         Op::Embedding => vec![None, Some(nn::embedding_backward(g, x, &inputs[1])?)],
         Op::Lstm => ops::recurrent::lstm_backward(g, inputs)?,
+        Op::Gpt(saved) => crate::model::gpt_op::gpt_backward_op(saved, g, inputs)?,
         Op::Freed(_) => unreachable!("backward checks for freed nodes before calling an arm"),
     })
 }

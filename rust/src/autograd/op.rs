@@ -218,6 +218,9 @@ pub enum Op {
     /// One LSTM layer over a sequence: inputs `[x, h0, c0, w_ih, w_hh]` or with a summed bias appended; the
     /// output packs `[h_1..h_T, h_T, c_T]`.
     Lstm,
+    /// The fused GPT (`model::gpt_op`): inputs `[idx, params...]`, output the logits; the arena it borrowed goes
+    /// back to its model's cache when this op is dropped.
+    Gpt(std::sync::Arc<crate::model::gpt_op::GptSaved>),
     /// Placeholder left when backward freed the graph.
     Freed(&'static str),
 }
@@ -268,6 +271,7 @@ impl Op {
             Op::CrossEntropy { .. } => "cross_entropy",
             Op::Embedding => "embedding",
             Op::Lstm => "lstm",
+            Op::Gpt(_) => "gpt",
             Op::Freed(name) => name,
         }
     }

@@ -75,7 +75,17 @@ fn random(op: &'static str, shape: &[usize], dtype: DType, normal: bool) -> Resu
     let n = shape::numel(op, shape)?;
     crate::with_float!(dtype, op, T => {
         let mut v = try_with_capacity::<T>(op, shape, n)?;
-        with_rng(|r| v.extend((0..n).map(|_| T::from_f64(if normal { r.normal() } else { r.uniform() }))));
+        with_rng(|r| {
+            if normal {
+                // both values of each pair; an odd count drops the last one
+                v.extend((0..n.div_ceil(2)).flat_map(|_| {
+                    let (a, b) = r.normal_pair();
+                    [T::from_f64(a), T::from_f64(b)]
+                }).take(n));
+            } else {
+                v.extend((0..n).map(|_| T::from_f64(r.uniform())));
+            }
+        });
         Ok(Tensor::from_storage(T::into_storage(v), shape.to_vec()))
     })
 }

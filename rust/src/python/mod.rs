@@ -1,12 +1,14 @@
 //! The Python extension module `bigcore._core`: the only place pyo3 and numpy appear.
 //!
 //! `tensor.rs` holds the `_Tensor` class, `functions.rs` the op functions, `convert.rs` numpy in and out,
-//! `optim.rs` the fused optimizer steps,
+//! `optim.rs` the fused optimizer steps, `model.rs` the fused
+//! whole-model paths,
 //! `errors.rs` the one mapping from [`crate::Error`] to Python exceptions.
 
 mod convert;
 mod errors;
 mod functions;
+mod model;
 mod optim;
 mod tensor;
 
@@ -28,5 +30,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     functions::register(m)?;
     convert::register(m)?;
     optim::register(m)?;
+    model::register(m)?;
     Ok(())
 }
