@@ -19,6 +19,7 @@
 use super::attention::{causal_attention_backward, causal_attention_forward};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
+use crate::kernels::gelu::{gelu_backward, gelu_forward, Gelu};
 use crate::kernels::gemm::{gemm, gemm_bias, Kernel, MatRef};
 use crate::kernels::layernorm;
 use crate::parallel;
@@ -339,7 +340,7 @@ pub fn gpt_forward<T: Kernel>(acts: &mut Acts<T>, logits: &mut [T], p: &Params<'
         let (fch, fchg) =
             (&mut a.fch[l * bt * 4 * c..(l + 1) * bt * 4 * c], &mut a.fch_gelu[l * bt * 4 * c..(l + 1) * bt * 4 * c]);
         linear(fch, ln2, p.w(l, P::Fc), p.b(l, P::Fc), bt, 4 * c, c, T::ZERO);
-        gelu_tanh_forward(fchg, fch);
+        gelu_forward(fchg, fch, Gelu::Tanh);
         let x3 = &mut a.residual3[l * bt * c..(l + 1) * bt * c];
         x3.copy_from_slice(x2);
         linear(x3, fchg, p.w(l, P::MlpProj), p.b(l, P::MlpProj), bt, c, 4 * c, T::ONE);
@@ -412,7 +413,7 @@ pub fn gpt_backward<T: Kernel>(
             linear_backward(Some(&mut a.dfch_gelu), gw, gb, &a.dresidual, fchg, p.w(l, P::MlpProj), &a.ones, dims);
         }
         a.dfch.iter_mut().for_each(|x| *x = T::ZERO);
-        gelu_tanh_backward(&mut a.dfch, &a.dfch_gelu, fch);
+        gelu_backward(&mut a.dfch, &a.dfch_gelu, fch, Gelu::Tanh);
         {
             let (gw, gb) = split_wb(grads, g(P::Fc as usize), bias);
             linear_backward(Some(&mut a.dln), gw, gb, &a.dfch, ln2, p.w(l, P::Fc), &a.ones, (bt, 4 * c, c));
@@ -448,28 +449,4 @@ pub fn gpt_backward<T: Kernel>(
 fn split_wb<T>(grads: &mut [Vec<T>], i: usize, bias: bool) -> (&mut [T], Option<&mut [T]>) {
     let (w, rest) = grads[i..].split_at_mut(1);
     (&mut w[0], if bias { Some(&mut rest[0][..]) } else { None })
-}
-
-/// GELU, tanh form: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
-fn gelu_tanh_forward<T: Float>(out: &mut [T], x: &[T]) {
-    let (k, a) = (T::from_f64((2.0 / std::f64::consts::PI).sqrt()), T::from_f64(0.044715));
-    let half = T::from_f64(0.5);
-    parallel::for_chunks(out, 4096, |lo, ch| {
-        for (o, &xv) in ch.iter_mut().zip(&x[lo..]) {
-            *o = half * xv * (T::ONE + (k * (xv + a * xv * xv * xv)).tanh());
-        }
-    });
-}
-
-/// Its gradient, accumulated into `dx`.
-fn gelu_tanh_backward<T: Float>(dx: &mut [T], dout: &[T], x: &[T]) {
-    let (k, a) = (T::from_f64((2.0 / std::f64::consts::PI).sqrt()), T::from_f64(0.044715));
-    let (half, three) = (T::from_f64(0.5), T::from_f64(3.0));
-    parallel::for_chunks(dx, 4096, |lo, ch| {
-        for ((d, &g), &xv) in ch.iter_mut().zip(&dout[lo..]).zip(&x[lo..]) {
-            let t = (k * (xv + a * xv * xv * xv)).tanh();
-            let dt = (T::ONE - t * t) * k * (T::ONE + three * a * xv * xv);
-            *d += g * (half * (T::ONE + t) + half * xv * dt);
-        }
-    });
 }
