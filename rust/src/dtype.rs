@@ -67,6 +67,8 @@ pub trait Element: Copy + Send + Sync + PartialOrd + fmt::Debug + 'static {
     fn slice_mut(s: &mut Storage) -> Option<&mut [Self]>;
     /// Wrap a vector into storage.
     fn into_storage(v: Vec<Self>) -> Storage;
+    /// The vector inside `s`, or `None` when `s` holds another dtype.
+    fn from_storage(s: Storage) -> Option<Vec<Self>>;
     /// Zero (false for bool).
     fn zero() -> Self;
     /// Convert to f64 (true is 1).
@@ -93,6 +95,12 @@ macro_rules! element {
             }
             fn into_storage(v: Vec<Self>) -> Storage {
                 Storage::$variant(v)
+            }
+            fn from_storage(s: Storage) -> Option<Vec<Self>> {
+                match s {
+                    Storage::$variant(v) => Some(v),
+                    _ => None,
+                }
             }
             fn zero() -> Self {
                 $zero

@@ -31,6 +31,7 @@ pub mod ops;
 pub mod optim;
 pub mod parallel;
 pub mod random;
+pub mod recycle;
 pub mod shape;
 pub mod simd;
 pub mod storage;

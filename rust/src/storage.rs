@@ -39,6 +39,19 @@ impl Storage {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Elements the buffer has room for.
+    pub fn capacity(&self) -> usize {
+        match self {
+            Storage::F32(v) => v.capacity(),
+            Storage::F64(v) => v.capacity(),
+            Storage::I64(v) => v.capacity(),
+            Storage::Bool(v) => v.capacity(),
+        }
+    }
+    /// Bytes the buffer holds allocated.
+    pub fn capacity_bytes(&self) -> usize {
+        self.capacity() * self.dtype().size()
+    }
     /// The typed slice; panics only if the caller dispatched on the wrong dtype (an engine bug).
     pub fn as_slice<T: Element>(&self) -> &[T] {
         T::slice(self).expect("storage dtype checked by the caller")
@@ -59,11 +72,8 @@ pub fn try_filled<T: Element>(op: &'static str, shape: &[usize], n: usize, value
     Ok(v)
 }
 
-/// An empty vector with room for `n` elements, or [`Error::OutOfMemory`].
-///
-/// # Errors
-/// `OutOfMemory` when the allocator refuses.
-/// More than the machine's physical memory is refused up front: an allocator that maps with `MAP_NORESERVE`
+/// An empty vector with room for `n` elements, or [`Error::OutOfMemory`]: a large freed buffer of that size if
+/// one is kept (`recycle.rs`), else a new allocation. More than the machine's physical memory is refused up front: an allocator that maps with `MAP_NORESERVE`
 /// (mimalloc, the extension's) gets any size of address space from Linux, and filling it would end in the
 /// out-of-memory killer instead of an error.
 ///
@@ -75,13 +85,16 @@ pub fn try_with_capacity<T: Element>(op: &'static str, shape: &[usize], n: usize
     if physical_memory().is_some_and(|total| bytes > total) {
         return Err(refused());
     }
+    if let Some(v) = crate::recycle::take::<T>(n) {
+        return Ok(v);
+    }
     let mut v: Vec<T> = Vec::new();
     v.try_reserve_exact(n).map_err(|_| refused())?;
     Ok(v)
 }
 
 /// Bytes of physical memory, where the system says (Linux); `None` elsewhere.
-fn physical_memory() -> Option<u128> {
+pub(crate) fn physical_memory() -> Option<u128> {
     #[cfg(target_os = "linux")]
     {
         extern "C" {

@@ -29,6 +29,18 @@ pub(crate) struct Inner {
     pub(crate) node: Mutex<Option<Node>>,
 }
 
+impl Drop for Inner {
+    /// The last tensor holding a large storage hands its buffer to the cache of freed buffers (`recycle.rs`).
+    fn drop(&mut self) {
+        if let Some(lock) = Arc::get_mut(&mut self.storage) {
+            let s = lock.get_mut().unwrap_or_else(|e| e.into_inner());
+            if s.capacity_bytes() >= crate::recycle::MIN_BYTES {
+                crate::recycle::give(std::mem::replace(s, Storage::Bool(Vec::new())));
+            }
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock only means another thread panicked while holding it; the data is still whole.
     m.lock().unwrap_or_else(|e| e.into_inner())
