@@ -13,13 +13,14 @@ absent optional input).
 """
 
 import itertools
+from collections import Counter
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from .errors import UnsupportedOperatorError
 from .symint import SymInt, is_sym
-from .trace import Value
+from .trace import Value, _values_in
 
 #: bigcore dtype name -> ONNX element type
 ONNX_DTYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE, "int64": TensorProto.INT64,
@@ -51,6 +52,8 @@ class GraphBuilder:
         self._shape_dims = {}  # id(SymInt) -> name of its 1-D size
         self._transposed = {}  # weight name -> name of its transpose
         self._shapes = {}  # sizes (ints and ids of SymInts) -> name of their 1-D tensor
+        self.memo = {}  # for emitters that reuse what they emitted before (keys start with the op's name)
+        self._uses = Counter(id(v) for n in tracer.nodes for v in set(_values_in(n.args)))
         # names the trace gave its values are taken already
         self._names = {v.name for v in tracer.values.values()} | {v.name for n in tracer.nodes for v in n.outputs}
         self._count = itertools.count()
@@ -133,6 +136,10 @@ class GraphBuilder:
         node_name = self.fresh(op_type)
         self.nodes.append(helper.make_node(op_type, names, outputs, name=node_name, domain=domain, **attrs))
         return outputs[0] if len(outputs) == 1 else outputs
+
+    def uses(self, value):
+        """How many recorded ops read ``value`` (a weight read twice is tied)."""
+        return self._uses[id(value)]
 
     def param(self, tensor):
         """The Value of a parameter or buffer (a module emitter reads its module's weights with it)."""

@@ -5,6 +5,7 @@ import math
 
 from ..graph import ONNX_DTYPES, promote
 from ..symint import is_sym
+from ..trace import Value
 from . import emitter
 
 
@@ -34,20 +35,27 @@ def clamp(g, node):
 def gelu(g, node):
     # x * Phi(x): ONNX Gelu from opset 20; before, the formulas in the node patterns onnxruntime's transformer
     # optimizer fuses (Gelu: x/sqrt(2) -> Erf -> +1 -> * (0.5 x); FastGelu: its tanh form, Pow first)
+    # (a second GELU of the same value reuses the first: onnxruntime's fusions break on two identical patterns)
     x, out = node.args["input"], node.outputs[0]
     approximate = node.args["approximate"]
+    done = g.memo.get(("gelu", x.name, approximate))
+    if done is not None:
+        g.op("Identity", [done], out=node)
+        return
+    g.memo[("gelu", x.name, approximate)] = out.name
     if g.opset >= 20:
         g.op("Gelu", [x], out=node, approximate=approximate)
         return
     c = lambda v: g.scalar(v, out.dtype)  # noqa: E731
-    half_x = g.op("Mul", [x, c(0.5)])
     if approximate == "tanh":
-        # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); 0.5 first, so it never equals the erf form's Mul(x, 0.5)
+        half_x = g.op("Mul", [c(0.5), x])
         cube = g.op("Mul", [g.op("Pow", [x, c(3.0)]), c(0.044715)])
         inner = g.op("Mul", [g.op("Add", [x, cube]), c(math.sqrt(2.0 / math.pi))])
         g.op("Mul", [g.op("Add", [g.op("Tanh", [inner]), c(1.0)]), half_x], out=node)
     else:
         # 0.5 x (1 + erf(x / sqrt(2)))
+        half_x = g.op("Mul", [x, c(0.5)])
         erf = g.op("Erf", [g.op("Div", [x, c(math.sqrt(2.0))])])
         g.op("Mul", [g.op("Add", [erf, c(1.0)]), half_x], out=node)
 
@@ -100,7 +108,25 @@ for _name, (_op_type, _neg) in {"eq": ("Equal", False), "ne": ("Equal", True), "
 @emitter
 def where(g, node):
     cond, a, b, out = node.args["condition"], node.args["input"], node.args["other"], node.outputs[0]
-    g.op("Where", [g.cast(cond, "bool"), _as(g, a, out.dtype), _as(g, b, out.dtype)], out=node)
+    cond = g.cast(cond, "bool")
+    if out.dtype != "bool":
+        g.op("Where", [cond, _as(g, a, out.dtype), _as(g, b, out.dtype)], out=node)
+        return
+    # onnxruntime's Where takes no bools: c ? a : b as logic (a & b is where(a, b, False), a | b where(a, True, b))
+    a, b = _as(g, a, "bool"), _as(g, b, "bool")
+    if _constant(node.args["other"]) is False:
+        g.op("And", [cond, a], out=node)
+    elif _constant(node.args["input"]) is True:
+        g.op("Or", [cond, b], out=node)
+    else:
+        g.op("Or", [g.op("And", [cond, a]), g.op("And", [g.op("Not", [cond]), b])], out=node)
+
+
+def _constant(x):
+    """The Python value of a one-element constant, else None."""
+    if isinstance(x, Value) and x.kind == "const" and x.tensor.numel() == 1:
+        return x.tensor.item()
+    return x if isinstance(x, (bool, int, float)) else None
 
 
 @emitter

@@ -91,8 +91,8 @@ def narrow(g, node):
     g.op("Slice", [x, g.int_1d(start), end, g.axes([axis])], out=node)
 
 
-@emitter
-def slice(g, node):  # noqa: A001 - the engine's strided slice: (start, step, length) per dim
+def _strided_slice(g, node):
+    """The engine's strided ``slice``: (start, step, length) per dim (what ``narrow`` and indexing call)."""
     x, specs = node.args["input"], node.args["specs"]
     starts, ends, axes, steps = [], [], [], []
     for d, (start, step, n) in enumerate(specs):
@@ -112,6 +112,9 @@ def slice(g, node):  # noqa: A001 - the engine's strided slice: (start, step, le
         return
     end = ends[0] if len(ends) == 1 else g.op("Concat", ends, axis=0)
     g.op("Slice", [x, g.ints(starts), end, g.axes(axes), g.ints(steps)], out=node)
+
+
+emitter(_strided_slice, "slice")
 
 
 @emitter
