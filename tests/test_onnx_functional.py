@@ -154,6 +154,16 @@ def test_every_supported_opset_runs(opset, rng):
     export_and_check(f, (rnd(2, 5, 6),), [(rnd(3, 7, 6),)], {"xs_0": BT}, opset_version=opset)
 
 
+SDPA = [c for c in CASES if c[0].startswith("sdpa")]
+
+
+@pytest.mark.parametrize("name,fn,make,axes", SDPA, ids=[c[0] for c in SDPA])
+def test_sdpa_is_one_attention_node_at_opset_23(name, fn, make, axes, rng):
+    dynamic = {f"xs_{i}": a for i, a in enumerate(axes) if a}
+    proto = export_and_check(Fn(fn), make(*TRACED), [make(B, T) for B, T in RUNS], dynamic, opset_version=23)
+    assert op_types(proto).count("Attention") == 1 and "Softmax" not in op_types(proto)
+
+
 def test_sdpa_causal_mask_follows_the_sequence_length(rng):
     # softmax(q k^T / sqrt(4) masked above the diagonal) v: at T=11 the mask is 11 x 11, built in the graph
     f = Fn(lambda q: F.scaled_dot_product_attention(q, q, q, is_causal=True))

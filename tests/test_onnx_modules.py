@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from onnx_check import export_and_check, op_types
+from onnx_check import export_and_check, onnx, op_types, ort
 
 import bigcore
 import bigcore.nn as nn
@@ -260,3 +260,60 @@ class Discriminator(nn.Module):
 def test_lstm_gan_generator_and_discriminator(rng):
     export_and_check(Generator(), (ids(13, 2, 5),), [(ids(13, 3, 7),), (ids(13, 1, 1),)], {"tokens": BT})
     export_and_check(Discriminator(), (ids(13, 2, 5),), [(ids(13, 3, 7),), (ids(13, 1, 1),)], {"tokens": BT})
+
+
+# ----- Keras models -----
+def _digits(n):
+    x, y = bigcore.data.load_digits()
+    return x[:n], y[:n]
+
+
+def _check_keras(model, x_run, tmp_path, **kw):
+    path = tmp_path / "m.onnx"
+    model.export(str(path), format="onnx", verbose=False, **kw)
+    onnx.checker.check_model(str(path), full_check=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["inputs"] and [o.name for o in session.get_outputs()] == ["output_0"]
+    got = session.run(None, {"inputs": x_run})[0]
+    np.testing.assert_allclose(got, model.predict(x_run), rtol=1e-4, atol=1e-5)
+
+
+def test_keras_sequential_export(tmp_path, rng):
+    from bigcore import keras
+
+    x, y = _digits(96)
+    model = keras.Sequential([keras.layers.Dense(16, activation="relu"), keras.layers.Dropout(0.2),
+                              keras.layers.LayerNormalization(), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    _check_keras(model, np.asarray(x[:37], np.float32), tmp_path)
+
+
+def test_keras_subclassed_lstm_model_export(tmp_path, rng):
+    from bigcore import keras
+
+    class Tagger(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.embed = keras.layers.Embedding(30, 8)
+            self.lstm = keras.layers.LSTM(12)
+            self.out = keras.layers.Dense(3, activation="log_softmax")
+
+        def call(self, inputs):
+            return self.out(self.lstm(self.embed(inputs)))
+
+    model = Tagger()
+    model.predict(np.zeros((1, 6), np.int64))  # builds the layers (the input is 6 tokens per sample)
+    _check_keras(model, np.random.default_rng(1).integers(0, 30, (5, 6)), tmp_path)
+
+
+def test_keras_export_needs_a_built_model_and_format_onnx(tmp_path):
+    from bigcore import keras
+
+    model = keras.Sequential([keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="not seen any input"):
+        model.export(str(tmp_path / "m.onnx"), format="onnx")
+    with pytest.raises(ValueError, match="format 'tf_saved_model'"):
+        model.export(str(tmp_path / "m"), format="tf_saved_model")
+    model.export(str(tmp_path / "m.onnx"), verbose=False, input_signature=[np.zeros((3, 4), np.float32)])
+    assert (tmp_path / "m.onnx").exists()

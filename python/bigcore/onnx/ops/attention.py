@@ -1,6 +1,8 @@
 """Emitter of ``F.scaled_dot_product_attention``: decomposed into ``MatMul``, ``Div``/``Mul``, the mask and
 ``Softmax``, with the causal mask built in the graph from the query's and key's lengths (``Trilu`` of a
-``ConstantOfShape``), so it follows a dynamic sequence length. Dropout is off (eval semantics)."""
+``ConstantOfShape``), so it follows a dynamic sequence length. From opset 23, float32 attention over 3-D or 4-D
+inputs is one ONNX ``Attention`` node instead (same masks; ask for it with ``opset_version=23``: the default
+opset keeps the decomposition, which every runtime runs). Dropout is off (eval semantics)."""
 
 import math
 
@@ -16,6 +18,13 @@ def scaled_dot_product_attention(g, node):
     a = node.args
     q, k, v, mask = a["query"], a["key"], a["value"], a["attn_mask"]
     dtype = node.outputs[0].dtype
+    if g.opset >= 23 and dtype == "float32" and q.rank == k.rank == v.rank and q.rank in (3, 4):
+        heads = {"q_num_heads": 1, "kv_num_heads": 1} if q.rank == 3 else {}  # 3-D: one head of the whole width
+        scale = None if a["scale"] is None else float(a["scale"])
+        m = None if mask is None or mask.dtype == "bool" else g.cast(mask, dtype)
+        g.op("Attention", [q, k, v, mask if m is None else m], out=node, is_causal=int(bool(a["is_causal"])),
+             scale=scale, **heads)
+        return
     perm = list(range(k.rank))
     perm[-2], perm[-1] = perm[-1], perm[-2]
     scores = g.op("MatMul", [q, g.op("Transpose", [k], perm=perm)])  # (..., L, S)

@@ -9,18 +9,12 @@ from . import emitter
 
 @emitter
 def linear(g, node):
-    # y = x W^T + b: Gemm(transB=1) on 2-D input, and on the rows of any input when W is also read elsewhere (a
-    # weight tied to an embedding is stored and kept once); else MatMul with W^T (a Transpose of the
-    # initializer, folded by do_constant_folding) and Add of the bias, the pattern onnxruntime's fusions know
+    # y = x W^T + b: Gemm(transB=1) on 2-D input; else MatMul with W^T and Add of the bias, the pattern
+    # onnxruntime's fusions know. W^T is a Transpose of the initializer that do_constant_folding stores
+    # transposed, unless W is also read elsewhere (a weight tied to an embedding is stored once, transposed at run)
     x, w, b = node.args["input"], node.args["weight"], node.args["bias"]
     if x.rank == 2:
         g.op("Gemm", [x, w, b], out=node, transB=1)
-        return
-    if x.rank > 2 and g.uses(w) > 1:
-        rows = g.op("Reshape", [x, g.axes([-1, w.shape[1]])])  # (N, in)
-        y = g.op("Gemm", [rows, w, b], transB=1)  # (N, out)
-        lead = g.op("Shape", [x], end=-1)
-        g.op("Reshape", [y, g.op("Concat", [lead, g.axes([w.shape[0]])], axis=0)], out=node)
         return
     y = g.op("MatMul", [x, g.transposed(w)], out=node if b is None else None)
     if b is not None:
