@@ -186,3 +186,15 @@ def test_file_object_path_and_external_data(tmp_path):
         onnx.checker.check_model(str(tmp_path / name), full_check=True)
         session = ort.InferenceSession(str(tmp_path / name), providers=["CPUExecutionProvider"])
         np.testing.assert_allclose(session.run(None, {"input": x.numpy()})[0], m(x).detach().numpy(), rtol=1e-5)
+
+
+def test_a_tensor_passed_twice_gives_two_inputs():
+    # self-attention traced as mha(x, x, x): query, key and value stay separate inputs of the graph
+    m = nn.MultiheadAttention(4, 2, batch_first=True)
+    x = bigcore.randn(2, 3, 4)
+    data = to_bytes(m, (x, x, x), dynamic_axes={n: {1: "T"} for n in ("query", "key", "value")})
+    q, kv = bigcore.randn(2, 5, 4), bigcore.randn(2, 7, 4)
+    got = run_onnx(data, (q, kv, kv))
+    with bigcore.no_grad():
+        want = m(q, kv, kv)
+    np.testing.assert_allclose(got[0], want[0].numpy(), rtol=1e-4, atol=1e-6)

@@ -98,9 +98,10 @@ class Tensor:
     @property
     def shape(self):
         """The size of each dimension, as a tuple."""
-        t = _tracing.tracer()
-        if t is not None:
-            return t.shape(self)  # traced sizes where axes are dynamic (bigcore.onnx)
+        if _tracing.ACTIVE is not None:  # exporting: traced sizes where axes are dynamic (bigcore.onnx)
+            t = _tracing.tracer()
+            if t is not None:
+                return t.shape(self)
         return tuple(self._c.shape)
 
     @property

@@ -114,9 +114,10 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
-        t = _tracing.tracer()
-        if t is not None:
-            return t.call_module(self, args, kwargs)  # exporting: the tracer notes which module runs
+        if _tracing.ACTIVE is not None:  # exporting: the tracer notes which module runs (bigcore.onnx)
+            t = _tracing.tracer()
+            if t is not None:
+                return t.call_module(self, args, kwargs)
         return self.forward(*args, **kwargs)
 
     # ----- traversal -----

@@ -9,7 +9,7 @@ import os
 import tempfile
 
 from ..nn import Module
-from .signature import (check_axes, flatten_outputs, input_tensors, name_all, normalize_dynamic_axes,
+from .signature import (check_axes, distinct, flatten_outputs, input_tensors, name_all, normalize_dynamic_axes,
                         split_args)
 
 #: the opsets the emitters target: LayerNormalization needs 17; Gelu is native from 20
@@ -73,7 +73,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     if external_data and not isinstance(f, (str, os.PathLike)):
         raise ValueError("bigcore.onnx.export: external_data=True needs f to be a path (the weights go beside it)")
     _check_directory(f)
-    args, kwargs = split_args(args, kwargs)
+    args, kwargs = distinct(*split_args(args, kwargs))
     found = input_tensors(model, args, kwargs)
     in_names = name_all(found, input_names, "input")
     axes = normalize_dynamic_axes(dynamic_axes)

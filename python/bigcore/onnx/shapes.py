@@ -110,10 +110,11 @@ def _expand(a):
 
 
 def _slice(a):
-    dims = _dims(a["input"])
+    # (start, step, n) per dim: a whole dim keeps its entry, else the length n (an int or a traced size)
     out = []
-    for d, (start, step, n) in zip(dims, a["specs"]):
-        out.append(d if (start == 0 and step == 1 and n is d) or (not is_sym(d) and not is_sym(n) and n == d and start == 0) else n)
+    for d, (start, step, n) in zip(_dims(a["input"]), a["specs"]):
+        whole = start == 0 and step == 1 and (n is d or (not is_sym(n) and not is_sym(d) and n == d))
+        out.append(d if whole else n)
     return [tuple(out)]
 
 
@@ -193,7 +194,7 @@ def _scalar(a):
 RULES = {
     **{op: _same for op in ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "gelu", "clamp", "to",
                             "softmax", "log_softmax", "layer_norm", "tril", "triu", "clone")},
-    **{op: _binary for op in ("add", "sub", "mul", "div", "pow", "eq", "ne", "lt", "le", "gt", "ge", "matmul")},
+    **{op: _binary for op in ("add", "sub", "mul", "div", "pow", "eq", "ne", "lt", "le", "gt", "ge")},
     "matmul": _matmul,
     "where": _where,
     **{op: _reduce for op in ("sum", "mean", "amax", "amin")},

@@ -23,6 +23,24 @@ def split_args(args, kwargs):
     return tuple(as_tensor(a) for a in args), {k: as_tensor(v) for k, v in kwargs.items()}
 
 
+def distinct(args, kwargs):
+    """The arguments with a tensor given at several places (``mha(x, x, x)``) replaced, after its first place, by
+    aliases sharing its values: each place becomes its own graph input, as each is in forward's signature."""
+    seen = set()
+
+    def alias(a):
+        if isinstance(a, Tensor):
+            if a._c.id in seen:
+                return a.detach()
+            seen.add(a._c.id)
+        elif isinstance(a, (tuple, list)):
+            return type(a)(alias(x) for x in a)
+        return a
+
+    args = tuple(alias(a) for a in args)
+    return args, {k: alias(v) for k, v in kwargs.items()}
+
+
 def _tensor(a):
     from .._creation import tensor
 

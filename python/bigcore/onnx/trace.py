@@ -132,10 +132,10 @@ class Tracer:
 
     # ----- state -----
     def on_this_thread(self):
-        return threading.get_ident() == self.thread
+        return _tracing.ACTIVE is self and threading.get_ident() == self.thread
 
     def recording(self):
-        return self.paused == 0 and threading.get_ident() == self.thread
+        return self.paused == 0 and self.on_this_thread()
 
     @contextlib.contextmanager
     def pause(self):
