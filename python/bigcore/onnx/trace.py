@@ -151,14 +151,14 @@ class Tracer:
         if _tracing.ACTIVE is not None:
             raise RuntimeError("bigcore.onnx: an export is already tracing (exports do not nest)")
         originals = {}
-        for name in dir(_core):
-            fn = getattr(_core, name)
-            if name.startswith("_") or name in engine_calls.NOT_OPS or isinstance(fn, type) or not callable(fn):
-                continue
-            originals[name] = fn
-            setattr(_core, name, self._wrapper(name, fn))
-        _tracing.ACTIVE = self
         try:
+            for name in dir(_core):
+                fn = getattr(_core, name)
+                if name.startswith("_") or name in engine_calls.NOT_OPS or isinstance(fn, type) or not callable(fn):
+                    continue
+                originals[name] = fn
+                setattr(_core, name, self._wrapper(name, fn))
+            _tracing.ACTIVE = self
             with eval_mode(self.model), no_grad():
                 yield self
         finally:

@@ -4,7 +4,8 @@ PyTorch's gates are stacked (i, f, g, o), ONNX's (i, o, f, c): the weights ``W``
 and bias ``B`` (D, 8H) (input then recurrent bias) are the module's parameters with their gate blocks reordered
 (Split + Concat on the state_dict initializers, folded into initializers ``<path>.W_l<k>``, ``R``, ``B`` by
 constant folding). ONNX runs sequence-first; ``batch_first`` and unbatched input are transposes and reshapes
-around it. Between layers dropout is off (eval semantics).
+around it. Between layers dropout is off (eval semantics). (onnxruntime's LSTM runs float32 only: a float64 LSTM
+exports to a valid file that onnxruntime refuses.)
 """
 
 import numpy as np
