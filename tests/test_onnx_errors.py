@@ -28,7 +28,7 @@ def test_unsupported_op_names_the_op_the_module_path_and_the_opset():
     e = info.value
     assert (e.op, e.module, e.opset) == ("randn", "1.1", 19)
     assert "'randn'" in str(e) and "'1.1'" in str(e) and "opset 19" in str(e)
-    assert isinstance(e, NotImplementedError)
+    assert isinstance(e, NotImplementedError) and isinstance(e, bigcore.BigcoreError)
 
 
 def test_unsupported_engine_op_in_the_models_own_forward():

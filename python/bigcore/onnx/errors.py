@@ -1,7 +1,9 @@
 """The exporter's exception and warning: ``UnsupportedOperatorError`` and ``TracerWarning``. Never imports onnx."""
 
+from ..errors import BigcoreError
 
-class UnsupportedOperatorError(NotImplementedError):
+
+class UnsupportedOperatorError(BigcoreError, NotImplementedError):
     """An op the traced forward ran has no ONNX emitter (or none at this opset).
 
     Attributes:

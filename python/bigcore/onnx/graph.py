@@ -88,6 +88,9 @@ class GraphBuilder:
             return self.size_scalar(x)
         if isinstance(x, np.ndarray):
             return self.const(x)
+        if isinstance(x, (list, tuple)):  # data given as a list (indices, as PyTorch takes them)
+            a = np.asarray(x)
+            return self.const(a.astype(np.float32) if a.dtype.kind == "f" else a)
         if isinstance(x, (bool, np.bool_)):
             return self.const(np.array(x, np.bool_))
         if isinstance(x, (int, np.integer)):
