@@ -198,3 +198,16 @@ def test_a_tensor_passed_twice_gives_two_inputs():
     with bigcore.no_grad():
         want = m(q, kv, kv)
     np.testing.assert_allclose(got[0], want[0].numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_keyword_arguments_by_kwargs_or_a_trailing_dict():
+    # PyTorch's conventions: kwargs=, or a dict as the last element of args; their tensors are inputs too
+    m = nn.MultiheadAttention(4, 2, batch_first=True)
+    q, mask = bigcore.randn(1, 3, 4), bigcore.randn(3, 3)
+    a = onnx.load_from_string(to_bytes(m, (q, q, q, {"need_weights": False}), kwargs={"attn_mask": mask}))
+    b = onnx.load_from_string(to_bytes(m, (q, q, q), kwargs={"need_weights": False, "attn_mask": mask}))
+    assert [i.name for i in a.graph.input] == [i.name for i in b.graph.input] == ["query", "key", "value", "attn_mask"]
+    assert [o.name for o in a.graph.output] == ["output"]  # the weights are None: no output
+    with bigcore.no_grad():
+        want = m(q, q, q, attn_mask=mask)[0].numpy()
+    np.testing.assert_allclose(run_onnx(a.SerializeToString(), (q, q, q, mask))[0], want, rtol=1e-5, atol=1e-6)
