@@ -19,7 +19,7 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from .errors import UnsupportedOperatorError
-from .symint import SymInt, is_sym
+from .symint import is_sym
 from .trace import Value, _values_in
 
 #: bigcore dtype name -> ONNX element type
@@ -241,4 +241,4 @@ class GraphBuilder:
         return [numpy_helper.from_array(a, name) for name, a in self.initializers.items()]
 
 
-__all__ = ["GraphBuilder", "ONNX_DTYPES", "NUMPY_DTYPES", "promote", "SymInt"]
+__all__ = ["GraphBuilder", "ONNX_DTYPES", "NUMPY_DTYPES", "promote"]
