@@ -63,8 +63,9 @@ def test_gpt_with_past_is_not_available_yet():
 
 def test_onnxruntime_transformer_optimizer_fuses_and_still_matches(tmp_path):
     # onnxruntime.transformers fuses Add + LayerNormalization into SkipLayerNormalization (two per block) and the
-    # tanh GELU with the bias Add before it into FastGelu (one per block); its Attention fusion matches only
-    # Hugging Face's GPT-2 graph and forms none. opt_level=0: its level 1 imports torch.
+    # tanh GELU with the bias Add before it into FastGelu (one per block); its GPT-2 Attention fusion matches only
+    # Hugging Face's graph (Gemm projections, a sliced mask buffer) and forms none with onnxruntime 1.32.
+    # opt_level=0: its level 1 imports torch.
     pytest.importorskip("sympy")  # the optimizer's symbolic shape inference
     from onnxruntime.transformers.optimizer import optimize_model
 
@@ -73,7 +74,7 @@ def test_onnxruntime_transformer_optimizer_fuses_and_still_matches(tmp_path):
     bigcore.onnx.export_gpt(model, path)
     opt = optimize_model(str(path), model_type="gpt2", num_heads=2, hidden_size=8, opt_level=0)
     stats = opt.get_fused_operator_statistics()
-    assert (stats["SkipLayerNormalization"], stats["FastGelu"], stats["Attention"]) == (4, 2, 0)
+    assert (stats["SkipLayerNormalization"], stats["FastGelu"]) == (4, 2)
     opt.save_model_to_file(str(tmp_path / "opt.onnx"))
     session = ort.InferenceSession(str(tmp_path / "opt.onnx"), providers=["CPUExecutionProvider"])
     ids = _ids(3, 9)
