@@ -58,6 +58,7 @@ def test_sizes_on_dynamic_axes_are_traced_integers():
     def f(x):
         B, T, C = x.shape
         seen.append((B, T, C, x.size(1), B * T, T // 2, T - 1, -T, T % 3, 2 + B, C * 2))
+        seen.append(x.view(-1, C).shape + x.flatten(0, 1).shape + bigcore.cat([x, x], 1).shape)
         return x.view(B * T, C)[: T * 2 - 1] + bigcore.arange(T * 2 - 1).float().unsqueeze(1)
 
     m = Fn(f)
@@ -65,6 +66,9 @@ def test_sizes_on_dynamic_axes_are_traced_integers():
     traced = seen[0]
     assert [type(v) for v in traced] == [SymInt, SymInt, int] + [SymInt] * 7 + [int]
     assert [int(v) for v in traced] == [2, 5, 3, 5, 10, 2, 4, -5, 2, 4, 6]
+    # a -1, merged dims and a concatenation along a dynamic axis are dynamic; the fixed width stays an int
+    assert [type(v) for v in seen[1]] == [SymInt, int, SymInt, int, SymInt, SymInt, int]
+    assert [int(v) for v in seen[1]] == [10, 3, 10, 3, 2, 10, 3]
 
 
 def test_reshape_shape_is_computed_from_the_input():

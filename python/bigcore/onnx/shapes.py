@@ -4,12 +4,17 @@ Each traced value carries ``dims``: one entry per dimension, a plain ``int`` whe
 input the graph accepts, a :class:`SymInt` where it follows a dynamic axis. ``Tensor.shape`` returns these while
 exporting, so Python code reading sizes gets traced integers exactly where sizes vary.
 
-A rule per op (by the op's name) derives an output's dims from its arguments. An op without a rule, or whose rule
-disagrees with the sizes the engine produced, gets the safe answer: every dimension of an output that depends on a
-dynamic size is itself dynamic, read from the graph (``Shape``) when Python uses it.
+A rule per op (by the op's name) derives an output's dims from its arguments (``None``: fixed, the engine's size;
+``LAZY``: dynamic, read from the output's shape). An op without a rule, or whose rule disagrees with the sizes the
+engine produced, gets the safe answer: every dimension of an output that depends on a dynamic size is itself
+dynamic, read from the graph (``Shape``) when Python uses it.
 """
 
 from .symint import SymInt, is_sym
+
+
+#: a dim a rule cannot name: dynamic, read from the output's own shape when Python uses it
+LAZY = object()
 
 
 def _dims(x):
@@ -61,10 +66,8 @@ def _reshape(a):
     for s in a["shape"]:
         if is_sym(s) or s != -1:
             out.append(s)
-        elif all(not is_sym(d) for d in dims):
-            out.append(None)  # fixed: filled from the engine's result
-        else:
-            return None
+        else:  # the size -1 stands for: fixed when every input dim is, else dynamic
+            out.append(None if all(not is_sym(d) for d in dims) else LAZY)
     return [tuple(out)]
 
 
@@ -93,9 +96,7 @@ def _flatten(a):
     s, e = _axis(a["start_dim"], len(dims)), _axis(a["end_dim"], len(dims))
     merged = dims[s : e + 1]
     if any(is_sym(d) for d in merged):
-        if len(merged) != 1:
-            return None
-        mid = merged[0]
+        mid = merged[0] if len(merged) == 1 else LAZY
     else:
         mid = 1
         for d in merged:
@@ -128,9 +129,7 @@ def _cat_like(tensors, dim, new_axis):
     d = _axis(dim, rank)
     base = [next((ds[i] for ds in all_dims if not is_sym(ds[i])), all_dims[0][i]) for i in range(rank)]
     along = [ds[d] for ds in all_dims]
-    if any(is_sym(x) for x in along):
-        return None
-    base[d] = sum(along)
+    base[d] = LAZY if any(is_sym(x) for x in along) else sum(along)
     return [tuple(base)]
 
 
@@ -165,9 +164,7 @@ def _sized(a):
 
 
 def _arange(a):
-    if any(is_sym(a[k]) for k in ("start", "end", "step")):
-        return None
-    return [(None,)]
+    return [(LAZY if any(is_sym(a[k]) for k in ("start", "end", "step")) else None,)]
 
 
 def _split(a):
@@ -232,7 +229,8 @@ def output_dims(tracer, op, args, outputs, input_values):
         elif isinstance(got, list) and i < len(got):
             dims = got[i]
         if dims is not None and len(dims) == len(shape):
-            dims = tuple(shape[k] if d is None else d for k, d in enumerate(dims))
+            dims = tuple(shape[k] if d is None else SymInt(shape[k], tracer, source=(v, k)) if d is LAZY else d
+                         for k, d in enumerate(dims))
             if all(int(d) == s for d, s in zip(dims, shape)):
                 result.append(dims)
                 continue
