@@ -89,7 +89,8 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     if dtype is None:
         ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = int64 if ints else float32
-    return _new(_core.arange(float(start), float(end), float(step), to_dtype(dtype).name), requires_grad)
+    bounds = [v if isinstance(v, int) and not isinstance(v, bool) else float(v) for v in (start, end, step)]
+    return _new(_core.arange(*bounds, to_dtype(dtype).name), requires_grad)  # ints stay: traced sizes
 
 
 def rand(*size, dtype=None, requires_grad=False):

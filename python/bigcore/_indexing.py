@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from . import _core
+from . import _core, _tracing
 from .errors import OutOfRangeError
 
 
@@ -24,6 +24,7 @@ def _index_array(k, size, d):
     return np.where(arr < 0, arr + size, arr)
 
 
+@_tracing.traced("getitem")
 def getitem(t, key):
     from ._tensor import Tensor, _wrap
 

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from . import _core
+from . import _core, _tracing
 from ._dtype import bool_, float32, float64, int64, to_dtype
 from .errors import OutOfRangeError
 
@@ -61,7 +61,7 @@ def _dims(args):
             a = a.item()
         if not isinstance(a, (numbers.Integral, np.integer)) or isinstance(a, bool):
             raise TypeError(f"sizes must be integers, got {type(a).__name__} ({a!r})")
-        out.append(int(a))
+        out.append(a if isinstance(a, int) else int(a))  # an int subclass stays: a traced size (bigcore.onnx)
     return out
 
 
@@ -98,6 +98,10 @@ class Tensor:
     @property
     def shape(self):
         """The size of each dimension, as a tuple."""
+        if _tracing.ACTIVE is not None:  # exporting: traced sizes where axes are dynamic (bigcore.onnx)
+            t = _tracing.tracer()
+            if t is not None:
+                return t.shape(self)
         return tuple(self._c.shape)
 
     @property
@@ -178,35 +182,43 @@ class Tensor:
     # ----- conversion -----
     def numpy(self):
         """A numpy copy of the values."""
+        _tracing.value_read("numpy()")
         return self._c.numpy()
 
     def __array__(self, dtype=None, copy=None):
+        _tracing.value_read("numpy.asarray()")
         a = self._c.numpy()
         return a if dtype is None else a.astype(dtype, copy=False)
 
     def tolist(self):
         """The values as (nested) Python lists, or a number for a 0-d tensor."""
+        _tracing.value_read("tolist()")
         return self._c.numpy().tolist()
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
+        _tracing.value_read("item()")
         return self._c.item()
 
     def __float__(self):
-        return float(self.item())
+        _tracing.value_read("float()")
+        return float(self._c.item())
 
     def __int__(self):
-        return int(self.item())
+        _tracing.value_read("int()")
+        return int(self._c.item())
 
     def __index__(self):
         if self.dtype is not int64 or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
-        return self.item()
+        _tracing.value_read("operator.index()")
+        return self._c.item()
 
     def __bool__(self):
         if self.numel() != 1:
             raise RuntimeError(f"Boolean value of Tensor with {self.numel()} values is ambiguous")
-        return bool(self.item())
+        _tracing.value_read("bool()")
+        return bool(self._c.item())
 
     def __len__(self):
         if self.ndim == 0:
@@ -219,7 +231,7 @@ class Tensor:
         return (self[i] for i in range(self.shape[0]))
 
     def __repr__(self):
-        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", precision=4)
+        body = np.array2string(self._c.numpy(), separator=", ", prefix="tensor(", precision=4)
         extra = []
         if self.dtype is float64:  # float32 and int64 are the defaults; bool shows in the values
             extra.append(f"dtype={self.dtype!r}")
@@ -251,6 +263,7 @@ class Tensor:
         """A tensor sharing this one's values, cut off from the graph."""
         return _wrap(self._c.detach())
 
+    @_tracing.traced("clone")
     def clone(self):
         """A copy of the values (differentiable)."""
         return self * 1 if self.dtype is not bool_ else self.to(int64).to(bool_)
@@ -513,6 +526,7 @@ class Tensor:
     def index_select(self, dim, index):
         return _wrap(_core.index_select(self._c, int(dim), _as_c(index)))
 
+    @_tracing.traced("narrow")
     def narrow(self, dim, start, length):
         d = int(dim) % max(self.ndim, 1)
         specs = [(0, 1, s) for s in self.shape]
@@ -523,6 +537,7 @@ class Tensor:
         specs[d] = (start, 1, int(length))
         return _wrap(_core.slice(self._c, specs))
 
+    @_tracing.traced("split")
     def split(self, split_size_or_sections, dim=0):
         """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or pieces of the given sizes."""
         d = int(dim)

@@ -57,6 +57,9 @@ class Model(Module):
         self._opt_spec = None
 
     def forward(self, *args, **kwargs):
+        if args and isinstance(args[0], Tensor) and "_input_spec" not in self.__dict__:
+            # the first input's per-sample shape and dtype: what export() traces when given no input_signature
+            object.__setattr__(self, "_input_spec", (tuple(int(s) for s in args[0].shape[1:]), args[0].dtype))
         return self.call(*args, **kwargs)
 
     def call(self, inputs):
@@ -219,6 +222,48 @@ class Model(Module):
                 outs.append(self(x[idx]).numpy())
         self.train(was)
         return np.concatenate(outs) if outs else np.zeros((0,))
+
+    def export(self, filepath, format="onnx", verbose=True, input_signature=None, **kwargs):
+        """Save the model for inference outside bigcore, as Keras 3's ``Model.export``; ``format="onnx"`` is the
+        one format bigcore writes (Keras's default, a TensorFlow SavedModel, is not available).
+
+        Args:
+            filepath: the ``.onnx`` file to write.
+            format: ``"onnx"``.
+            verbose: print where the model was written.
+            input_signature: example inputs (arrays or tensors, one per input) whose first axis is the batch; by
+                default a batch of zeros shaped like the samples the model has seen (in ``fit``, ``predict``...).
+            **kwargs: passed to :func:`bigcore.onnx.export` (``opset_version``, ``external_data``...).
+
+        Returns:
+            None.
+
+        Shape: the input ``inputs`` and the output ``output_0`` have a dynamic first (batch) axis.
+
+        Example::
+
+            model.fit(x, y, epochs=3)
+            model.export("digits.onnx", format="onnx")
+        """
+        from .. import onnx as bigcore_onnx
+
+        if format != "onnx":
+            raise ValueError(f"Model.export: format {format!r} is not available; bigcore exports format='onnx'")
+        if input_signature is None:
+            if "_input_spec" not in self.__dict__:
+                raise ValueError("Model.export: the model has not seen any input yet; call fit, predict or the "
+                                 "model once, or pass input_signature=[example batch]")
+            shape, dtype = self._input_spec
+            examples = [tensor(np.zeros((2,) + shape, dtype.numpy))]
+        else:
+            examples = [a if isinstance(a, Tensor) else _as_tensor(a) for a in input_signature]
+        names = ["inputs"] if len(examples) == 1 else [f"inputs_{i}" for i in range(len(examples))]
+        axes = {name: {0: "batch"} for name in names}
+        axes["output_0"] = {0: "batch"}
+        bigcore_onnx.export(self, tuple(examples), filepath, input_names=names, output_names=["output_0"],
+                            dynamic_axes=axes, **kwargs)
+        if verbose:
+            print(f"Saved the model to {filepath} (ONNX)")
 
     def summary(self):
         """Print the layers and their parameter counts."""

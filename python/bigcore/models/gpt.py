@@ -15,7 +15,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from .. import _core, nn
+from .. import _core, _tracing, nn
 from .._creation import arange
 from .._dtype import float32, int64, to_dtype
 from .._tensor import Tensor, _wrap
@@ -277,8 +277,8 @@ class GPT(nn.Module):
 
     def _fused_params(self):
         """The parameters in the fused engine's order, or None when the fused path does not apply."""
-        if not self.fused or (self.training and self.config.dropout > 0):
-            return None
+        if not self.fused or (self.training and self.config.dropout > 0) or _tracing.is_exporting():
+            return None  # exporting to ONNX takes the composed path: the fused op has no ONNX form
         t = self.transformer
         if self.lm_head.weight is not t.wte.weight or type(t.ln_f) is not nn.LayerNorm or t.ln_f.eps != 1e-5:
             return None
@@ -317,7 +317,9 @@ class GPT(nn.Module):
         B, T = idx.shape
         if T > self.config.block_size:
             raise ValueError(f"Cannot forward sequence of length {T}, block size is only {self.config.block_size}")
-        ids = idx.numpy()  # (B, T): a small copy, so that a bad id is named against the vocabulary
+        # (B, T): a small copy, so that a bad id is named against the vocabulary; read from the engine handle, as
+        # a check and not a value the forward computes with (no TracerWarning while exporting)
+        ids = idx._c.numpy()
         if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
             bad = ids[(ids < 0) | (ids >= self.config.vocab_size)][0]
             raise OutOfRangeError(f"GPT: token id {bad} is out of range for vocab_size {self.config.vocab_size}")

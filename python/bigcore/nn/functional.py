@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from .. import _core
+from .._tracing import traced
 from .._dtype import bool_, int64
 from .._tensor import Tensor, _as_c, _wrap
 from ..errors import DTypeError, ShapeError
@@ -90,6 +91,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     )
 
 
+@traced("embedding")
 def embedding(input, weight, padding_idx=None):
     """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the int64 ids in ``input``; the result has
     shape ``input.shape + (embedding_dim,)``. Ids outside ``[0, num_embeddings)`` raise an IndexError.
@@ -124,6 +126,7 @@ def _class_dim_last(input, target):
     return input, target
 
 
+@traced("cross_entropy")
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", label_smoothing=0.0):
     """Cross-entropy between logits and targets.
 
@@ -208,6 +211,7 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing):
     return _reduce(loss, reduction)
 
 
+@traced("nll_loss")
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities ``(N, C)`` at class indices ``(N,)``."""
     from .._creation import tensor
@@ -237,6 +241,7 @@ def _same_shape(op, input, target):
         raise ShapeError(f"{op}: target size {target.shape} must be the same as input size {input.shape}")
 
 
+@traced("binary_cross_entropy")
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """``-(t log p + (1 - t) log(1 - p))`` for probabilities ``p`` in [0, 1]; logs are clamped at -100 as in
     PyTorch, so p = 0 or 1 gives a finite loss."""
@@ -269,6 +274,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return _reduce(loss, reduction)
 
 
+@traced("scaled_dot_product_attention")
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
     """``softmax(q @ k^T * scale + mask) @ v``, as PyTorch's.
 

@@ -6,7 +6,7 @@ import collections
 
 import numpy as np
 
-from .. import _core
+from .. import _core, _tracing
 from .._dtype import to_dtype
 from .._tensor import Tensor, _as_c
 from .parameter import Parameter
@@ -114,6 +114,10 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
+        if _tracing.ACTIVE is not None:  # exporting: the tracer notes which module runs (bigcore.onnx)
+            t = _tracing.tracer()
+            if t is not None:
+                return t.call_module(self, args, kwargs)
         return self.forward(*args, **kwargs)
 
     # ----- traversal -----
