@@ -118,8 +118,12 @@ def linear(x, w, b=None):
     return "linear", {"input": x, "weight": w, "bias": b}
 
 
-def softmax(x, dim, log):
-    return ("log_softmax" if log else "softmax"), {"input": x, "dim": dim}
+def softmax(x, dim):
+    return "softmax", {"input": x, "dim": dim}
+
+
+def log_softmax(x, dim):
+    return "log_softmax", {"input": x, "dim": dim}
 
 
 def layer_norm(x, normalized_shape, w=None, b=None, eps=1e-5):
