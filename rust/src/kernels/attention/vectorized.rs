@@ -1,0 +1,459 @@
+//! The f32 attention path on every SIMD level, written once against [`F32x`] (N lanes).
+//!
+//! Lanes run over queries wherever the softmax happens: a query block is `QV` vectors (`QV * N` queries), its
+//! q rows are transposed once into `qt` (HS x QB), and the scores of a key tile are computed transposed,
+//! `st[c][lane] = k_c . q_lane`, so the running max, sums and rescaling of the online softmax are plain vertical
+//! vector ops (no horizontal reduction anywhere). The products go through two register-blocked microkernels:
+//! - [`lanes_q`]: R rows x QV query vectors, a broadcast scalar times a packed vector per step: the scores
+//!   (`K qt`, reduction over HS), `dP^T = V dout^T` and the output update `O^T = alpha O^T + V^T P^T`
+//!   (reduction over the tile's keys); k and v rows are read in place through their strides.
+//! - [`lanes_d`]: R rows x up to 4 vectors along the head dim (masked tail): `dv += P^T dout`,
+//!   `dk += dS^T q` (reduction over the block's queries) and `dq += dS k` (reduction over the tile's keys),
+//!   accumulated straight into the gradient rows (dq in a block buffer first).
+//!
+//! Not here: the scalar f64 path (`plain.rs`), layouts, checks and threads (`mod.rs`).
+
+use super::head::Head;
+use crate::simd::{math, F32x, Simd};
+
+/// Query vectors per block.
+const QV: usize = 2;
+/// Keys per tile.
+const KB: usize = 64;
+/// Rows of [`lanes_q`]'s register tile (R x QV accumulators: 12 of 32 zmm, 12 of 16 ymm).
+const RQ: usize = 6;
+/// The widest vector (AVX-512's 16 lanes): block-sized stack arrays hold `QV * MAX_N` values.
+const MAX_N: usize = 16;
+
+/// Lanes of the level `simd` runs on (after `simd_kernel!`'s fallback to what the CPU supports).
+fn lanes(simd: Simd) -> usize {
+    match if simd.supported() { simd } else { crate::simd::best() } {
+        Simd::Avx512 => 16,
+        Simd::Avx2 => 8,
+        Simd::Scalar => 1,
+    }
+}
+
+/// Queries per block on `simd`.
+pub(super) fn query_block(simd: Simd) -> usize {
+    QV * lanes(simd)
+}
+
+/// `c[r][v] = init + sum_{k < kn} a[r * ars + k * aks] * b[k * QB + v * N ..]` for `R` rows and `QV` vectors of
+/// queries (`QB = QV * N`): `b` holds `kn` rows of QB values, `c` rows of QB values. `init` is 0, or the old
+/// `c * alpha` when `alpha` is given. Rows `rows..R` repeat row `rows - 1` and are not stored.
+///
+/// # Safety
+/// The CPU has `V`'s features; `1 <= rows <= R`; `a` is valid for reads at `r * ars + k * aks` (`r < rows`,
+/// `k < kn`), `b` for `kn * QB` reads, `c` for reads and writes of `rows * QB` values.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn lanes_q<V: F32x, const R: usize>(
+    a: *const f32,
+    ars: usize,
+    aks: usize,
+    b: *const f32,
+    kn: usize,
+    c: *mut f32,
+    rows: usize,
+    alpha: Option<[V; QV]>,
+) {
+    let qb = QV * V::N;
+    // SAFETY: the caller's contract covers every pointer below.
+    unsafe {
+        let ar: [*const f32; R] = std::array::from_fn(|r| a.add(r.min(rows - 1) * ars));
+        let mut acc = [[V::zero(); QV]; R];
+        if let Some(al) = alpha {
+            for (r, acc) in acc.iter_mut().enumerate().take(rows) {
+                for (v, x) in acc.iter_mut().enumerate() {
+                    *x = V::mul(V::load(c.add(r * qb + v * V::N)), al[v]);
+                }
+            }
+        }
+        for k in 0..kn {
+            let bk = b.add(k * qb);
+            let bv: [V; QV] = std::array::from_fn(|v| V::load(bk.add(v * V::N)));
+            for r in 0..R {
+                let s = V::splat(*ar[r].add(k * aks));
+                for v in 0..QV {
+                    acc[r][v] = V::fmadd(s, bv[v], acc[r][v]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate().take(rows) {
+            for (v, x) in acc.iter().enumerate() {
+                x.store(c.add(r * qb + v * V::N));
+            }
+        }
+    }
+}
+
+/// `c[r * ldc + d] += sum_{k < kn} a[r * ars + k * aks] * b[k * ldb + d]` for `R` rows and `NV` vectors along
+/// `d`, the last of them `tail` lanes wide when `PARTIAL` (masked loads and stores). Rows `rows..R` repeat row
+/// `rows - 1` and are not stored.
+///
+/// # Safety
+/// The CPU has `V`'s features; `1 <= rows <= R`; `a` is valid for reads at `r * ars + k * aks` (`r < rows`,
+/// `k < kn`); `b` for reads of the `NV` vectors (the tail's lanes only) at `k * ldb`, `k < kn`; `c` likewise for
+/// reads and writes at `r * ldc`, `r < rows`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn lanes_d<V: F32x, const R: usize, const NV: usize, const PARTIAL: bool>(
+    a: *const f32,
+    ars: usize,
+    aks: usize,
+    b: *const f32,
+    ldb: usize,
+    kn: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    tail: usize,
+) {
+    // SAFETY: the caller's contract covers every pointer below; a partial vector touches `tail` values only.
+    unsafe {
+        let load = |p: *const f32, v: usize| {
+            if PARTIAL && v == NV - 1 {
+                V::read_partial(std::slice::from_raw_parts(p, tail), 0, tail)
+            } else {
+                V::load(p)
+            }
+        };
+        let ar: [*const f32; R] = std::array::from_fn(|r| a.add(r.min(rows - 1) * ars));
+        let cr: [*mut f32; R] = std::array::from_fn(|r| c.add(r.min(rows - 1) * ldc));
+        let mut acc: [[V; NV]; R] = std::array::from_fn(|r| std::array::from_fn(|v| load(cr[r].add(v * V::N), v)));
+        for k in 0..kn {
+            let bk = b.add(k * ldb);
+            let bv: [V; NV] = std::array::from_fn(|v| load(bk.add(v * V::N), v));
+            for r in 0..R {
+                let s = V::splat(*ar[r].add(k * aks));
+                for v in 0..NV {
+                    acc[r][v] = V::fmadd(s, bv[v], acc[r][v]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate().take(rows) {
+            for (v, x) in acc.iter().enumerate() {
+                let p = cr[r].add(v * V::N);
+                if PARTIAL && v == NV - 1 {
+                    x.write_partial(std::slice::from_raw_parts_mut(p, tail), 0, tail);
+                } else {
+                    x.store(p);
+                }
+            }
+        }
+    }
+}
+
+/// [`lanes_d`] over `rows` rows and a head dim of `w`: row groups of the level's R, chunks of 4 vectors.
+///
+/// # Safety
+/// As [`lanes_d`] for all `rows` rows and `w` columns (no `rows <= R` limit; `rows` may be 0).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn lanes_d_rows<V: F32x>(
+    a: *const f32,
+    ars: usize,
+    aks: usize,
+    b: *const f32,
+    ldb: usize,
+    kn: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    w: usize,
+) {
+    // R x 4 accumulators: 24 of AVX-512's 32 registers, 8 of AVX2's 16
+    let r_max = match V::N {
+        16 => 6,
+        8 => 2,
+        _ => 4,
+    };
+    let n = V::N;
+    for r0 in (0..rows).step_by(r_max) {
+        let nr = r_max.min(rows - r0);
+        let mut d0 = 0;
+        while d0 < w {
+            let rem = w - d0;
+            let (nv, tail) = if rem >= 4 * n { (4, n) } else { (rem.div_ceil(n), rem - (rem.div_ceil(n) - 1) * n) };
+            // SAFETY: rows r0 .. r0 + nr and columns d0 .. d0 + nv vectors (the last `tail` lanes) lie inside the
+            // ranges the caller vouches for.
+            unsafe {
+                let (ap, bp, cp) = (a.add(r0 * ars), b.add(d0), c.add(r0 * ldc + d0));
+                macro_rules! go {
+                    ($r:literal) => {
+                        match (nv, tail == n) {
+                            (4, true) => lanes_d::<V, $r, 4, false>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                            (4, false) => lanes_d::<V, $r, 4, true>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                            (3, true) => lanes_d::<V, $r, 3, false>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                            (3, false) => lanes_d::<V, $r, 3, true>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                            (2, true) => lanes_d::<V, $r, 2, false>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                            (2, false) => lanes_d::<V, $r, 2, true>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                            (_, true) => lanes_d::<V, $r, 1, false>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                            (_, false) => lanes_d::<V, $r, 1, true>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                        }
+                    };
+                }
+                match V::N {
+                    16 => go!(6),
+                    8 => go!(2),
+                    _ => go!(4),
+                }
+            }
+            d0 += nv * n;
+        }
+    }
+}
+
+/// `dst[d * QB + l] = src[(i0 + l) * ld + d]` for `l < nq`, 0 for the padding lanes `nq <= l < QB`.
+///
+/// # Safety
+/// Rows `i0 .. i0 + nq` of `src` are valid for `w` reads each.
+unsafe fn transpose_rows(dst: &mut [f32], src: *const f32, ld: usize, i0: usize, nq: usize, w: usize, qb: usize) {
+    for l in 0..qb {
+        if l < nq {
+            // SAFETY: the caller's contract.
+            let row = unsafe { src.add((i0 + l) * ld) };
+            // SAFETY: as above.
+            (0..w).for_each(|d| dst[d * qb + l] = unsafe { *row.add(d) });
+        } else {
+            (0..w).for_each(|d| dst[d * qb + l] = 0.0);
+        }
+    }
+}
+
+/// The additive mask of key `j` for the block's queries into `row[..qb]` (0 on padding lanes).
+///
+/// # Safety
+/// As `Head::mask_at`: `i0 + nq <= t`, `j < s`.
+unsafe fn mask_row(hd: &Head<f32>, row: &mut [f32], i0: usize, nq: usize, j: usize, qb: usize) {
+    for (l, x) in row[..qb].iter_mut().enumerate() {
+        // SAFETY: the caller's contract.
+        *x = if l < nq { unsafe { hd.mask_at(i0 + l, j) } } else { 0.0 };
+    }
+}
+
+/// Scale the tile's raw scores `st` (nk keys x QB), add the mask and the causal mask, and return the column
+/// maxima folded into `m`.
+///
+/// # Safety
+/// The CPU has `V`'s features; `i0 + nq <= t`, `j0 + nk <= s`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn scores<V: F32x>(
+    hd: &Head<f32>,
+    st: &mut [f32],
+    row: &mut [f32],
+    i0: usize,
+    nq: usize,
+    j0: usize,
+    nk: usize,
+    m: [V; QV],
+) -> [V; QV] {
+    let (n, qb) = (V::N, QV * V::N);
+    // SAFETY: the CPU contract is the caller's; `mask_row` gets `i0 + nq <= t` and `j < s` from it too.
+    unsafe {
+        // only a tile reaching past the block's first query can hold keys after a query; lane indices relative
+        // to i0 stay small, so their f32 compares are exact
+        let diag = hd.causal && j0 + nk > i0 + 1;
+        let masked = !matches!(hd.mask, super::head::HeadMask::None);
+        let mut lane = [0f32; QV * MAX_N];
+        lane.iter_mut().enumerate().for_each(|(l, x)| *x = l as f32);
+        let li: [V; QV] = std::array::from_fn(|v| V::read(&lane, v * n));
+        let (scale, ninf) = (V::splat(hd.scale), V::splat(f32::NEG_INFINITY));
+        let mut mx = m;
+        for c in 0..nk {
+            if masked {
+                mask_row(hd, row, i0, nq, j0 + c, qb);
+            }
+            let jr = V::splat((j0 + c) as f32 - i0 as f32);
+            for v in 0..QV {
+                let mut x = V::mul(V::read(st, c * qb + v * n), scale);
+                if masked {
+                    x = V::add(x, V::read(row, v * n));
+                }
+                if diag {
+                    x = V::select_lt(li[v], jr, ninf, x);
+                }
+                x.write(st, c * qb + v * n);
+                mx[v] = V::max(x, mx[v]);
+            }
+        }
+        mx
+    }
+}
+
+/// Forward of the query blocks a task owns (see `mod.rs` for what is computed).
+///
+/// # Safety
+/// The CPU has `V`'s features (`Head`'s invariant vouches for every pointer and write).
+#[inline(always)]
+unsafe fn forward_body<V: F32x>(hd: &Head<f32>) {
+    let (n, qb) = (V::N, QV * V::N);
+    let (hs, hv, ldv) = (hd.hs, hd.hv, hd.ldv);
+    let mut qt = vec![0f32; hs * qb];
+    let mut st = vec![0f32; KB * qb];
+    let mut ot = vec![0f32; hv * qb];
+    let mut row = [0f32; QV * MAX_N];
+    // SAFETY: the CPU contract is the caller's; every pointer is into the head's checked buffers, at rows below
+    // t (queries) or s (keys), or into the block buffers above, at the sizes the microkernels' contracts need.
+    unsafe {
+        for blk in hd.first..hd.first + hd.count {
+            let i0 = blk * qb;
+            let nq = qb.min(hd.t - i0);
+            transpose_rows(&mut qt, hd.q, hd.ldq, i0, nq, hs, qb);
+            let mut m = [V::splat(f32::NEG_INFINITY); QV];
+            let mut l = [V::zero(); QV];
+            ot.fill(0.0);
+            let end = hd.key_end(i0, nq);
+            for j0 in (0..end).step_by(KB) {
+                let nk = KB.min(end - j0);
+                for c0 in (0..nk).step_by(RQ) {
+                    let rows = RQ.min(nk - c0);
+                    let kr = hd.k.add((j0 + c0) * hd.ldk);
+                    lanes_q::<V, RQ>(kr, hd.ldk, 1, qt.as_ptr(), hs, st.as_mut_ptr().add(c0 * qb), rows, None);
+                }
+                let mx = scores::<V>(hd, &mut st, &mut row, i0, nq, j0, nk, m);
+                // online softmax: a query with only -inf scores so far keeps 0 as its reference, so its weights
+                // are exp(-inf) = 0 rather than NaN
+                let mu = mx.map(|x| V::select_lt(x, V::splat(f32::MIN), V::zero(), x));
+                let alpha: [V; QV] = std::array::from_fn(|v| math::exp(V::sub(m[v], mu[v])));
+                let mut sum = [V::zero(); QV];
+                for c in 0..nk {
+                    for v in 0..QV {
+                        let p = math::exp(V::sub(V::read(&st, c * qb + v * n), mu[v]));
+                        p.write(&mut st, c * qb + v * n);
+                        sum[v] = V::add(sum[v], p);
+                    }
+                }
+                for v in 0..QV {
+                    l[v] = V::fmadd(l[v], alpha[v], sum[v]);
+                }
+                m = mx;
+                if let Some(dr) = hd.dropout {
+                    for c in 0..nk {
+                        dr.factors(&mut row[..qb], hd.bh, i0, j0 + c);
+                        for v in 0..QV {
+                            V::mul(V::read(&st, c * qb + v * n), V::read(&row, v * n)).write(&mut st, c * qb + v * n);
+                        }
+                    }
+                }
+                let vr = hd.v.add(j0 * ldv);
+                for d0 in (0..hv).step_by(RQ) {
+                    let rows = RQ.min(hv - d0);
+                    lanes_q::<V, RQ>(
+                        vr.add(d0),
+                        1,
+                        ldv,
+                        st.as_ptr(),
+                        nk,
+                        ot.as_mut_ptr().add(d0 * qb),
+                        rows,
+                        Some(alpha),
+                    );
+                }
+            }
+            // out = O / l (0 for a query that saw no key), lse = mu + ln l
+            let mut mu = [0f32; QV * MAX_N];
+            let mut ls = [0f32; QV * MAX_N];
+            for v in 0..QV {
+                let inv = V::select_lt(V::zero(), l[v], V::div(V::splat(1.0), l[v]), V::zero());
+                for d in 0..hv {
+                    V::mul(V::read(&ot, d * qb + v * n), inv).write(&mut ot, d * qb + v * n);
+                }
+                V::select_lt(m[v], V::splat(f32::MIN), V::zero(), m[v]).write(&mut mu, v * n);
+                l[v].write(&mut ls, v * n);
+            }
+            for q in 0..nq {
+                let o = hd.o.add((i0 + q) * hd.ldo);
+                (0..hv).for_each(|d| *o.add(d) = ot[d * qb + q]);
+                *hd.lse.add(i0 + q) = mu[q] + ls[q].ln();
+            }
+        }
+    }
+}
+
+crate::simd_kernel! {
+    /// Forward of the query blocks a task owns.
+    pub(super) fn forward(simd: Simd, hd: &Head<f32>) = forward_body;
+}
+
+/// Backward of one head, accumulating into its dq, dk, dv.
+///
+/// # Safety
+/// The CPU has `V`'s features (`Head`'s invariant vouches for every pointer and write).
+#[inline(always)]
+unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
+    let (n, qb) = (V::N, QV * V::N);
+    let (hs, hv) = (hd.hs, hd.hv);
+    let mut qt = vec![0f32; hs * qb];
+    let mut dot = vec![0f32; hv * qb];
+    let mut st = vec![0f32; KB * qb];
+    let mut dpt = vec![0f32; KB * qb];
+    let mut dq = vec![0f32; qb * hs];
+    let mut row = [0f32; QV * MAX_N];
+    let mut zrow = [1f32; QV * MAX_N];
+    // SAFETY: as in `forward_body`; the gradient rows written are this head's, which only this task writes.
+    unsafe {
+        for i0 in (0..hd.t).step_by(qb) {
+            let nq = qb.min(hd.t - i0);
+            transpose_rows(&mut qt, hd.q, hd.ldq, i0, nq, hs, qb);
+            transpose_rows(&mut dot, hd.dout, hd.ldo, i0, nq, hv, qb);
+            // D_i = dout_i . out_i; a query that saw no key (lse = -inf) and the padding lanes get lse = +inf,
+            // so exp(s - lse) = 0 for them
+            let mut dd = [0f32; QV * MAX_N];
+            let mut lse = [f32::INFINITY; QV * MAX_N];
+            for q in 0..nq {
+                let i = i0 + q;
+                let (g, o) = (hd.dout.add(i * hd.ldo), hd.o.add(i * hd.ldo));
+                dd[q] = (0..hv).fold(0.0, |acc, d| acc + *g.add(d) * *o.add(d));
+                let x = *hd.lse.add(i);
+                lse[q] = if x == f32::NEG_INFINITY { f32::INFINITY } else { x };
+            }
+            let ddv: [V; QV] = std::array::from_fn(|v| V::read(&dd, v * n));
+            let lsev: [V; QV] = std::array::from_fn(|v| V::read(&lse, v * n));
+            let scale = V::splat(hd.scale);
+            dq.fill(0.0);
+            let end = hd.key_end(i0, nq);
+            for j0 in (0..end).step_by(KB) {
+                let nk = KB.min(end - j0);
+                for c0 in (0..nk).step_by(RQ) {
+                    let rows = RQ.min(nk - c0);
+                    let (kr, vr) = (hd.k.add((j0 + c0) * hd.ldk), hd.v.add((j0 + c0) * hd.ldv));
+                    lanes_q::<V, RQ>(kr, hd.ldk, 1, qt.as_ptr(), hs, st.as_mut_ptr().add(c0 * qb), rows, None);
+                    lanes_q::<V, RQ>(vr, hd.ldv, 1, dot.as_ptr(), hv, dpt.as_mut_ptr().add(c0 * qb), rows, None);
+                }
+                scores::<V>(hd, &mut st, &mut row, i0, nq, j0, nk, [V::zero(); QV]);
+                // st <- p z (the weights that met dout), dpt <- ds = p (z dP - D) scale
+                for c in 0..nk {
+                    if let Some(dr) = hd.dropout {
+                        dr.factors(&mut zrow[..qb], hd.bh, i0, j0 + c);
+                    }
+                    for v in 0..QV {
+                        let at = c * qb + v * n;
+                        let p = math::exp(V::sub(V::read(&st, at), lsev[v]));
+                        let z = V::read(&zrow, v * n);
+                        let dp = V::mul(V::read(&dpt, at), z);
+                        V::mul(p, z).write(&mut st, at);
+                        V::mul(V::mul(p, V::sub(dp, ddv[v])), scale).write(&mut dpt, at);
+                    }
+                }
+                // dv_j += sum_i (p z)_ij dout_i ; dk_j += sum_i ds_ij q_i ; dq_i += sum_j ds_ij k_j
+                let (g, qr) = (hd.dout.add(i0 * hd.ldo), hd.q.add(i0 * hd.ldq));
+                let (kr, dvr, dkr) = (hd.k.add(j0 * hd.ldk), hd.dv.add(j0 * hd.ldv), hd.dk.add(j0 * hd.ldk));
+                lanes_d_rows::<V>(st.as_ptr(), qb, 1, g, hd.ldo, nq, dvr, hd.ldv, nk, hv);
+                lanes_d_rows::<V>(dpt.as_ptr(), qb, 1, qr, hd.ldq, nq, dkr, hd.ldk, nk, hs);
+                lanes_d_rows::<V>(dpt.as_ptr(), 1, qb, kr, hd.ldk, nk, dq.as_mut_ptr(), hs, nq, hs);
+            }
+            for q in 0..nq {
+                let r = hd.dq.add((i0 + q) * hd.ldq);
+                (0..hs).for_each(|d| *r.add(d) += dq[q * hs + d]);
+            }
+        }
+    }
+}
+
+crate::simd_kernel! {
+    /// Backward of one head, accumulating into its dq, dk, dv.
+    pub(super) fn backward(simd: Simd, hd: &Head<f32>) = backward_body;
+}
