@@ -96,6 +96,9 @@ pub(super) fn arm(op: &Op, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
         Op::Softmax { dim, log } => vec![Some(nn::softmax_backward(g, y, *dim, *log)?)],
         Op::LayerNorm { .. } => nn::layer_norm_backward(op, g, inputs)?,
         Op::CrossEntropy { .. } => vec![Some(nn::cross_entropy_backward(op, g, inputs)?), None],
+        Op::ScaledDotProductAttention { .. } => {
+            ops::attention::scaled_dot_product_attention_backward(op, g, inputs, y)?
+        }
         Op::Lstm => ops::recurrent::lstm_backward(g, inputs)?,
         Op::Freed(_) => unreachable!("backward checks for freed nodes before calling an arm"),
     })
