@@ -1,0 +1,124 @@
+"""Scaled-dot-product attention, forward + backward, float32: bigcore's fused kernel (``F.scaled_dot_product_attention``)
+against PyTorch's (when installed), bigcore composed from its own ops (``q @ k^T``, ``masked_fill``, ``softmax``,
+``@ v``: what it ran before the fused kernel) and the same composition in numpy (forward and hand-written backward),
+in one process, interleaved, at the issue's shapes: B4 NH12 T1024 HS64 causal, and the GPT "baby" (B12 NH4 T64
+HS32 causal). Prints the median milliseconds of each and its ratio to the fused kernel (above 1: slower than it).
+
+    python benchmarks/attention.py [--repeats 7] [--threads 2] [--shapes big,baby] [--forward]
+
+PyTorch is not a dependency: run with an environment that has it (for example
+``PYTHONPATH=/path/to/torch/site-packages``) to get its column.
+"""
+
+import argparse
+import contextlib
+import math
+import statistics
+import time
+
+import numpy as np
+
+import bigcore
+import bigcore.nn.functional as F
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:
+    threadpool_limits = None
+
+SHAPES = {"big": (4, 12, 1024, 64), "baby": (12, 4, 64, 32)}
+
+
+def fused(q, k, v, g, backward):
+    ts = [bigcore.tensor(a, requires_grad=backward) for a in (q, k, v)]
+    out = F.scaled_dot_product_attention(*ts, is_causal=True)
+    if backward:
+        out.backward(bigcore.tensor(g))
+
+
+def composed(q, k, v, g, backward):
+    ts = [bigcore.tensor(a, requires_grad=backward) for a in (q, k, v)]
+    qt, kt, vt = ts
+    t = q.shape[-2]
+    causal = bigcore.ones(t, t, dtype=bigcore.bool).tril()
+    w = ((qt @ kt.mT) * (1 / math.sqrt(q.shape[-1]))).masked_fill(~causal, float("-inf")).softmax(-1)
+    out = w @ vt
+    if backward:
+        out.backward(bigcore.tensor(g))
+
+
+def numpy_attention(q, k, v, g, backward):
+    t = q.shape[-2]
+    s = (q @ np.swapaxes(k, -1, -2)) * np.float32(1 / math.sqrt(q.shape[-1]))
+    s = np.where(np.tril(np.ones((t, t), bool)), s, np.float32(-np.inf))
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    out = p @ v
+    if backward:
+        dv = np.swapaxes(p, -1, -2) @ g
+        dp = g @ np.swapaxes(v, -1, -2)
+        ds = p * (dp - (dp * p).sum(-1, keepdims=True)) * np.float32(1 / math.sqrt(q.shape[-1]))
+        dq, dk = ds @ k, np.swapaxes(ds, -1, -2) @ q
+        return out, dq, dk, dv
+    return out
+
+
+def torch_attention(q, k, v, g, backward):
+    ts = [torch.from_numpy(a).requires_grad_(backward) for a in (q, k, v)]
+    out = torch.nn.functional.scaled_dot_product_attention(*ts, is_causal=True)
+    if backward:
+        out.backward(torch.from_numpy(g))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--shapes", default="big,baby")
+    ap.add_argument("--forward", action="store_true", help="forward only")
+    ap.add_argument("--no-composed", action="store_true", help="skip the composed bigcore and numpy contenders")
+    args = ap.parse_args()
+    bigcore.set_num_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    contenders = {"bigcore fused": fused}
+    if not args.no_composed:
+        contenders.update({"bigcore composed": composed, "numpy composed": numpy_attention})
+    if torch is not None:
+        contenders["pytorch " + torch.__version__.split("+")[0]] = torch_attention
+    limits = threadpool_limits(args.threads) if threadpool_limits else contextlib.nullcontext()
+    with limits:
+        run(args, contenders)
+
+
+def run(args, contenders):
+    what = "forward" if args.forward else "forward+backward"
+    print(f"{what}, float32, causal, {args.threads} threads, bigcore SIMD {bigcore.simd_level()}, "
+          f"median of {args.repeats} (ms); ratio = time / bigcore fused")
+    for name in args.shapes.split(","):
+        b, nh, t, hs = SHAPES[name]
+        rng = np.random.default_rng(0)
+        q, k, v, g = (rng.standard_normal((b, nh, t, hs)).astype(np.float32) for _ in range(4))
+        times = {c: [] for c in contenders}
+        for c, f in contenders.items():  # warm up: first-touch pages, lazy initialization
+            f(q, k, v, g, not args.forward)
+        reps = args.repeats if t >= 512 else args.repeats * 20
+        for _ in range(reps):
+            for c, f in contenders.items():
+                t0 = time.perf_counter()
+                f(q, k, v, g, not args.forward)
+                times[c].append(time.perf_counter() - t0)
+        base = statistics.median(times["bigcore fused"])
+        print(f"B{b} NH{nh} T{t} HS{hs}:")
+        for c in contenders:
+            med = statistics.median(times[c])
+            print(f"  {c:18} {med * 1e3:9.2f} ms   ratio {med / base:5.2f}")
+
+
+if __name__ == "__main__":
+    main()
