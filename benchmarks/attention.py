@@ -4,7 +4,11 @@ against PyTorch's (when installed), bigcore composed from its own ops (``q @ k^T
 in one process, interleaved, at the issue's shapes: B4 NH12 T1024 HS64 causal, and the GPT "baby" (B12 NH4 T64
 HS32 causal). Prints the median milliseconds of each and its ratio to the fused kernel (above 1: slower than it).
 
-    python benchmarks/attention.py [--repeats 7] [--threads 2] [--shapes big,baby] [--forward]
+    python benchmarks/attention.py [--rounds 5] [--threads 2] [--shapes big,baby] [--forward] [--no-composed]
+
+Each round times a block of calls of each contender in turn, each block after a pause and one untimed call: every
+library's workers spin for a while after a call (PyTorch's OpenMP threads, OpenBLAS's, bigcore's pool for 1 ms)
+and would steal the next contender's cores on a 2-core machine. Medians are over all timed calls of all rounds.
 
 PyTorch is not a dependency: run with an environment that has it (for example
 ``PYTHONPATH=/path/to/torch/site-packages``) to get its column.
@@ -77,7 +81,7 @@ def torch_attention(q, k, v, g, backward):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--shapes", default="big,baby")
     ap.add_argument("--forward", action="store_true", help="forward only")
@@ -96,23 +100,28 @@ def main():
         run(args, contenders)
 
 
+def timed_block(fn, calls, times):
+    time.sleep(0.3)  # let the previous contender's spinning workers go idle
+    fn()  # warm up: first-touch pages, lazy initialization
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+
+
 def run(args, contenders):
     what = "forward" if args.forward else "forward+backward"
     print(f"{what}, float32, causal, {args.threads} threads, bigcore SIMD {bigcore.simd_level()}, "
-          f"median of {args.repeats} (ms); ratio = time / bigcore fused")
+          f"medians over {args.rounds} rounds (ms); ratio = time / bigcore fused")
     for name in args.shapes.split(","):
         b, nh, t, hs = SHAPES[name]
         rng = np.random.default_rng(0)
         q, k, v, g = (rng.standard_normal((b, nh, t, hs)).astype(np.float32) for _ in range(4))
         times = {c: [] for c in contenders}
-        for c, f in contenders.items():  # warm up: first-touch pages, lazy initialization
-            f(q, k, v, g, not args.forward)
-        reps = args.repeats if t >= 512 else args.repeats * 20
-        for _ in range(reps):
+        calls = 2 if t >= 512 else 40
+        for _ in range(args.rounds):
             for c, f in contenders.items():
-                t0 = time.perf_counter()
-                f(q, k, v, g, not args.forward)
-                times[c].append(time.perf_counter() - t0)
+                timed_block(lambda: f(q, k, v, g, not args.forward), calls, times[c])
         base = statistics.median(times["bigcore fused"])
         print(f"B{b} NH{nh} T{t} HS{hs}:")
         for c in contenders:

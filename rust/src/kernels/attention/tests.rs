@@ -250,6 +250,14 @@ fn awkward_sizes_match_the_composed_reference() {
 }
 
 #[test]
+fn long_sequences_span_several_key_tiles() {
+    // more keys than two tiles of either path, with a partial last tile: the online softmax rescales across tiles
+    check_case(case(1, 2, 37, 451, 16, 8));
+    check_case(Case { causal: true, ..case(1, 1, 451, 451, 13, 13) });
+    check_case(Case { causal: true, mask: MaskKind::Additive, dropout: Some(0.3), ..case(2, 1, 300, 401, 8, 8) });
+}
+
+#[test]
 fn causal_is_top_left_aligned() {
     for &(t, s) in &[(1, 1), (7, 7), (69, 69), (130, 69), (69, 130), (2, 97)] {
         for &hs in &[1, 13, 64] {

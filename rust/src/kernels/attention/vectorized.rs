@@ -19,7 +19,7 @@ use crate::simd::{math, F32x, Simd};
 /// Query vectors per block.
 const QV: usize = 2;
 /// Keys per tile.
-const KB: usize = 64;
+const KB: usize = 192;
 /// Rows of [`lanes_q`]'s register tile (R x QV accumulators: 12 of 32 zmm, 12 of 16 ymm).
 const RQ: usize = 6;
 /// The widest vector (AVX-512's 16 lanes): block-sized stack arrays hold `QV * MAX_N` values.
@@ -283,6 +283,49 @@ unsafe fn scores<V: F32x>(
     }
 }
 
+/// `sum_d x[d] * y[d]` over `n` values.
+///
+/// # Safety
+/// The CPU has `V`'s features; `x` and `y` are valid for `n` reads.
+#[inline(always)]
+unsafe fn dot<V: F32x>(x: *const f32, y: *const f32, n: usize) -> f32 {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let (x, y) = (std::slice::from_raw_parts(x, n), std::slice::from_raw_parts(y, n));
+        let mut acc = V::zero();
+        for d in (0..n).step_by(V::N) {
+            let w = V::N.min(n - d);
+            let (a, b) = if w == V::N {
+                (V::read(x, d), V::read(y, d))
+            } else {
+                (V::read_partial(x, d, w), V::read_partial(y, d, w))
+            };
+            acc = V::fmadd(a, b, acc);
+        }
+        V::hsum(acc)
+    }
+}
+
+/// `dst[d] += src[d]` over `n` values.
+///
+/// # Safety
+/// The CPU has `V`'s features; `dst` is valid for `n` reads and writes and overlaps no value of `src`.
+#[inline(always)]
+unsafe fn add_row<V: F32x>(dst: *mut f32, src: &[f32], n: usize) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let dst = std::slice::from_raw_parts_mut(dst, n);
+        for d in (0..n).step_by(V::N) {
+            let w = V::N.min(n - d);
+            if w == V::N {
+                V::add(V::read(dst, d), V::read(src, d)).write(dst, d);
+            } else {
+                V::add(V::read_partial(dst, d, w), V::read_partial(src, d, w)).write_partial(dst, d, w);
+            }
+        }
+    }
+}
+
 /// Forward of the query blocks a task owns (see `mod.rs` for what is computed).
 ///
 /// # Safety
@@ -387,7 +430,7 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
     let (n, qb) = (V::N, QV * V::N);
     let (hs, hv) = (hd.hs, hd.hv);
     let mut qt = vec![0f32; hs * qb];
-    let mut dot = vec![0f32; hv * qb];
+    let mut dot_t = vec![0f32; hv * qb];
     let mut st = vec![0f32; KB * qb];
     let mut dpt = vec![0f32; KB * qb];
     let mut dq = vec![0f32; qb * hs];
@@ -398,7 +441,7 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
         for i0 in (0..hd.t).step_by(qb) {
             let nq = qb.min(hd.t - i0);
             transpose_rows(&mut qt, hd.q, hd.ldq, i0, nq, hs, qb);
-            transpose_rows(&mut dot, hd.dout, hd.ldo, i0, nq, hv, qb);
+            transpose_rows(&mut dot_t, hd.dout, hd.ldo, i0, nq, hv, qb);
             // D_i = dout_i . out_i; a query that saw no key (lse = -inf) and the padding lanes get lse = +inf,
             // so exp(s - lse) = 0 for them
             let mut dd = [0f32; QV * MAX_N];
@@ -406,7 +449,7 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
             for q in 0..nq {
                 let i = i0 + q;
                 let (g, o) = (hd.dout.add(i * hd.ldo), hd.o.add(i * hd.ldo));
-                dd[q] = (0..hv).fold(0.0, |acc, d| acc + *g.add(d) * *o.add(d));
+                dd[q] = dot::<V>(g, o, hv);
                 let x = *hd.lse.add(i);
                 lse[q] = if x == f32::NEG_INFINITY { f32::INFINITY } else { x };
             }
@@ -421,7 +464,7 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
                     let rows = RQ.min(nk - c0);
                     let (kr, vr) = (hd.k.add((j0 + c0) * hd.ldk), hd.v.add((j0 + c0) * hd.ldv));
                     lanes_q::<V, RQ>(kr, hd.ldk, 1, qt.as_ptr(), hs, st.as_mut_ptr().add(c0 * qb), rows, None);
-                    lanes_q::<V, RQ>(vr, hd.ldv, 1, dot.as_ptr(), hv, dpt.as_mut_ptr().add(c0 * qb), rows, None);
+                    lanes_q::<V, RQ>(vr, hd.ldv, 1, dot_t.as_ptr(), hv, dpt.as_mut_ptr().add(c0 * qb), rows, None);
                 }
                 scores::<V>(hd, &mut st, &mut row, i0, nq, j0, nk, [V::zero(); QV]);
                 // st <- p z (the weights that met dout), dpt <- ds = p (z dP - D) scale
@@ -432,9 +475,14 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
                     for v in 0..QV {
                         let at = c * qb + v * n;
                         let p = math::exp(V::sub(V::read(&st, at), lsev[v]));
-                        let z = V::read(&zrow, v * n);
-                        let dp = V::mul(V::read(&dpt, at), z);
-                        V::mul(p, z).write(&mut st, at);
+                        let mut dp = V::read(&dpt, at);
+                        if hd.dropout.is_some() {
+                            let z = V::read(&zrow, v * n);
+                            dp = V::mul(dp, z);
+                            V::mul(p, z).write(&mut st, at);
+                        } else {
+                            p.write(&mut st, at);
+                        }
                         V::mul(V::mul(p, V::sub(dp, ddv[v])), scale).write(&mut dpt, at);
                     }
                 }
@@ -446,8 +494,7 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
                 lanes_d_rows::<V>(dpt.as_ptr(), 1, qb, kr, hd.ldk, nk, dq.as_mut_ptr(), hs, nq, hs);
             }
             for q in 0..nq {
-                let r = hd.dq.add((i0 + q) * hd.ldq);
-                (0..hs).for_each(|d| *r.add(d) += dq[q * hs + d]);
+                add_row::<V>(hd.dq.add((i0 + q) * hd.ldq), &dq[q * hs..(q + 1) * hs], hs);
             }
         }
     }
