@@ -145,13 +145,13 @@ unsafe fn lanes_d<V: F32x, const R: usize, const NV: usize, const PARTIAL: bool>
     }
 }
 
-/// [`lanes_d`] over `rows` rows and a head dim of `w`: row groups of the level's R, chunks of 4 vectors.
+/// [`lanes_d`] over `rows` rows and a head dim of `w`: row groups of R, chunks of 4 vectors.
 ///
 /// # Safety
 /// As [`lanes_d`] for all `rows` rows and `w` columns (no `rows <= R` limit; `rows` may be 0).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn lanes_d_rows<V: F32x>(
+unsafe fn lanes_d_rows<V: F32x, const R: usize>(
     a: *const f32,
     ars: usize,
     aks: usize,
@@ -163,15 +163,9 @@ unsafe fn lanes_d_rows<V: F32x>(
     rows: usize,
     w: usize,
 ) {
-    // R x 4 accumulators: 24 of AVX-512's 32 registers, 8 of AVX2's 16
-    let r_max = match V::N {
-        16 => 6,
-        8 => 2,
-        _ => 4,
-    };
     let n = V::N;
-    for r0 in (0..rows).step_by(r_max) {
-        let nr = r_max.min(rows - r0);
+    for r0 in (0..rows).step_by(R) {
+        let nr = R.min(rows - r0);
         let mut d0 = 0;
         while d0 < w {
             let rem = w - d0;
@@ -180,24 +174,15 @@ unsafe fn lanes_d_rows<V: F32x>(
             // ranges the caller vouches for.
             unsafe {
                 let (ap, bp, cp) = (a.add(r0 * ars), b.add(d0), c.add(r0 * ldc + d0));
-                macro_rules! go {
-                    ($r:literal) => {
-                        match (nv, tail == n) {
-                            (4, true) => lanes_d::<V, $r, 4, false>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
-                            (4, false) => lanes_d::<V, $r, 4, true>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
-                            (3, true) => lanes_d::<V, $r, 3, false>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
-                            (3, false) => lanes_d::<V, $r, 3, true>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
-                            (2, true) => lanes_d::<V, $r, 2, false>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
-                            (2, false) => lanes_d::<V, $r, 2, true>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
-                            (_, true) => lanes_d::<V, $r, 1, false>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
-                            (_, false) => lanes_d::<V, $r, 1, true>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
-                        }
-                    };
-                }
-                match V::N {
-                    16 => go!(6),
-                    8 => go!(2),
-                    _ => go!(4),
+                match (nv, tail == n) {
+                    (4, true) => lanes_d::<V, R, 4, false>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                    (4, false) => lanes_d::<V, R, 4, true>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                    (3, true) => lanes_d::<V, R, 3, false>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                    (3, false) => lanes_d::<V, R, 3, true>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                    (2, true) => lanes_d::<V, R, 2, false>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                    (2, false) => lanes_d::<V, R, 2, true>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                    (_, true) => lanes_d::<V, R, 1, false>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
+                    (_, false) => lanes_d::<V, R, 1, true>(ap, ars, aks, bp, ldb, kn, cp, ldc, nr, tail),
                 }
             }
             d0 += nv * n;
@@ -489,9 +474,20 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
                 // dv_j += sum_i (p z)_ij dout_i ; dk_j += sum_i ds_ij q_i ; dq_i += sum_j ds_ij k_j
                 let (g, qr) = (hd.dout.add(i0 * hd.ldo), hd.q.add(i0 * hd.ldq));
                 let (kr, dvr, dkr) = (hd.k.add(j0 * hd.ldk), hd.dv.add(j0 * hd.ldv), hd.dk.add(j0 * hd.ldk));
-                lanes_d_rows::<V>(st.as_ptr(), qb, 1, g, hd.ldo, nq, dvr, hd.ldv, nk, hv);
-                lanes_d_rows::<V>(dpt.as_ptr(), qb, 1, qr, hd.ldq, nq, dkr, hd.ldk, nk, hs);
-                lanes_d_rows::<V>(dpt.as_ptr(), 1, qb, kr, hd.ldk, nk, dq.as_mut_ptr(), hs, nq, hs);
+                // R x 4 accumulators: key rows (a tile of 192) in groups of 6 (24 of AVX-512's 32 registers), query
+                // rows (a block of 2N) in groups that divide the block; AVX2 has 16 registers
+                macro_rules! grads {
+                    ($rk:literal, $rq:literal) => {{
+                        lanes_d_rows::<V, $rk>(st.as_ptr(), qb, 1, g, hd.ldo, nq, dvr, hd.ldv, nk, hv);
+                        lanes_d_rows::<V, $rk>(dpt.as_ptr(), qb, 1, qr, hd.ldq, nq, dkr, hd.ldk, nk, hs);
+                        lanes_d_rows::<V, $rq>(dpt.as_ptr(), 1, qb, kr, hd.ldk, nk, dq.as_mut_ptr(), hs, nq, hs);
+                    }};
+                }
+                match V::N {
+                    16 => grads!(6, 4),
+                    8 => grads!(2, 2),
+                    _ => grads!(4, 2),
+                }
             }
             for q in 0..nq {
                 add_row::<V>(hd.dq.add((i0 + q) * hd.ldq), &dq[q * hs..(q + 1) * hs], hs);
