@@ -16,9 +16,10 @@
 use super::head::Head;
 use crate::simd::{math, F32x, Simd};
 
-/// Query vectors per block.
+/// Query vectors per block (32 queries on AVX-512; 4 vectors were no faster in paired timings).
 const QV: usize = 2;
-/// Keys per tile.
+/// Keys per tile: a multiple of [`RQ`]. Paired timings at B4 NH12 T1024 HS64 (benchmarks/README.md): 32 and 64 keys
+/// 3-10% slower than 128-288, which were within noise of each other (per-tile rescaling and call overhead).
 const KB: usize = 192;
 /// Rows of [`lanes_q`]'s register tile (R x QV accumulators: 12 of 32 zmm, 12 of 16 ymm).
 const RQ: usize = 6;
