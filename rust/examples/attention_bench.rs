@@ -1,13 +1,15 @@
 //! Time of the engine's fused attention kernels alone (no Python, no autograd), for profiling them.
 //!
-//! `cargo run --release --example attention_bench [threads] [B NH T HS causal(0|1) seconds]`: forward and
+//! `cargo run --release --example attention_bench [threads] [B NH T HS causal(0|1) seconds dropout%]`: forward and
 //! backward repeated for that long (default B4 NH12 T1024 HS64 causal, 5 s), printing the median and best time of
 //! each and the GFLOP/s of the products (2 in the forward, 5 in the backward, over the causal half when causal).
 //! Run it under `perf record -e cpu-clock` to see where the time goes. With one thread it also prints the time
 //! the thread was on a CPU (`/proc/thread-self/schedstat`), which other processes on a shared machine disturb
 //! far less than the wall time.
 
-use bigcore::kernels::attention::{attention_backward, attention_forward, AttentionSpec, Dims, Layout, Mask, QkvGrads};
+use bigcore::kernels::attention::{
+    attention_backward, attention_forward, AttentionSpec, Dims, Dropout, Layout, Mask, QkvGrads,
+};
 use std::time::Instant;
 
 /// Nanoseconds this thread has run on a CPU (0 where /proc does not say).
@@ -25,6 +27,7 @@ fn main() {
     let (b, nh, t, hs) = (arg(1, 4), arg(2, 12), arg(3, 1024), arg(4, 64));
     let causal = arg(5, 1) == 1;
     let secs = arg(6, 5) as f64;
+    let dropout = (arg(7, 0) > 0).then(|| Dropout { p: arg(7, 0) as f64 / 100.0, seed: 1 });
     let d = Dims { b, nh, t, s: t, hs, hv: hs };
     let n = b * nh * t * hs;
     let fill = |k: usize| (0..n).map(|i| ((i * k) % 97) as f32 / 97.0 - 0.5).collect::<Vec<f32>>();
@@ -39,7 +42,7 @@ fn main() {
         causal,
         mask: Mask::None,
         scale: 1.0 / (hs as f64).sqrt(),
-        dropout: None,
+        dropout,
     };
     let (mut out, mut lse) = (vec![0f32; n], vec![0f32; b * nh * t]);
     let (mut dq, mut dk, mut dv) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);

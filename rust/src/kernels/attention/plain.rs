@@ -44,13 +44,9 @@ unsafe fn scores<T: Float>(hd: &Head<T>, s: &mut [T], i0: usize, nq: usize, j0: 
 
 /// The dropout factors of the tile into `z[q * KB + c]`, 1 where there is no dropout.
 fn factors<T: Float>(hd: &Head<T>, z: &mut [T], i0: usize, nq: usize, j0: usize, nk: usize) {
-    let Some(dr) = hd.dropout else { return z.fill(T::ONE) };
-    let mut col = [T::ZERO; QB];
-    for c in 0..nk {
-        dr.factors(&mut col[..nq], hd.bh, i0, j0 + c);
-        for q in 0..nq {
-            z[q * KB + c] = col[q];
-        }
+    match hd.dropout {
+        Some(dr) => dr.factors(z, KB, 1, hd.bh, i0, nq, j0, nk),
+        None => z.fill(T::ONE),
     }
 }
 

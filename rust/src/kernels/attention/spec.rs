@@ -146,16 +146,42 @@ impl Dropout {
         self.words(bh, i / 4, j)[i % 4] as u64 >= self.threshold()
     }
 
-    /// Fill `z[l]` with the factor (0 or 1 / (1 - p)) of query `i0 + l`, key `j`, for `l < z.len()`.
-    pub(super) fn factors<T: Float>(&self, z: &mut [T], bh: usize, i0: usize, j: usize) {
+    /// The factors (0 or 1 / (1 - p)) of queries `i0 + q` (`q < nq`) and keys `j0 + c` (`c < nk`) into
+    /// `z[q * qs + c * cs]`: the words of 16 keys at a time, one Philox lane each (`keeps`'s mapping).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn factors<T: Float>(
+        &self,
+        z: &mut [T],
+        qs: usize,
+        cs: usize,
+        bh: usize,
+        i0: usize,
+        nq: usize,
+        j0: usize,
+        nk: usize,
+    ) {
+        const L: usize = 16;
         let (thr, kept) = (self.threshold(), T::from_f64(self.kept()));
-        let mut words = [0u32; 4];
-        for (l, zl) in z.iter_mut().enumerate() {
-            let i = i0 + l;
-            if l == 0 || i.is_multiple_of(4) {
-                words = self.words(bh, i / 4, j);
+        let key = [self.seed as u32, (self.seed >> 32) as u32];
+        let bh = bh as u64;
+        for i4 in i0 / 4..(i0 + nq).div_ceil(4) {
+            for c0 in (0..nk).step_by(L) {
+                let keys: [u32; L] = std::array::from_fn(|l| (j0 + c0 + l) as u32);
+                let words = crate::random::philox4x32_10_lanes(
+                    [[i4 as u32; L], keys, [bh as u32; L], [(bh >> 32) as u32; L]],
+                    key,
+                );
+                for (w, words) in words.iter().enumerate() {
+                    let i = 4 * i4 + w;
+                    if i < i0 || i >= i0 + nq {
+                        continue;
+                    }
+                    for (l, &word) in words.iter().enumerate().take(nk - c0) {
+                        z[(i - i0) * qs + (c0 + l) * cs] = if word as u64 >= thr { kept } else { T::ZERO };
+                    }
+                }
             }
-            *zl = if words[i % 4] as u64 >= thr { kept } else { T::ZERO };
         }
     }
 }

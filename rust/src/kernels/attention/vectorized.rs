@@ -323,6 +323,7 @@ unsafe fn forward_body<V: F32x>(hd: &Head<f32>) {
     let mut qt = vec![0f32; hs * qb];
     let mut st = vec![0f32; KB * qb];
     let mut ot = vec![0f32; hv * qb];
+    let mut zt = vec![0f32; KB * qb];
     let mut row = [0f32; QV * MAX_N];
     // SAFETY: the CPU contract is the caller's; every pointer is into the head's checked buffers, at rows below
     // t (queries) or s (keys), or into the block buffers above, at the sizes the microkernels' contracts need.
@@ -360,11 +361,9 @@ unsafe fn forward_body<V: F32x>(hd: &Head<f32>) {
                 }
                 m = mx;
                 if let Some(dr) = hd.dropout {
-                    for c in 0..nk {
-                        dr.factors(&mut row[..qb], hd.bh, i0, j0 + c);
-                        for v in 0..QV {
-                            V::mul(V::read(&st, c * qb + v * n), V::read(&row, v * n)).write(&mut st, c * qb + v * n);
-                        }
+                    dr.factors(&mut zt, 1, qb, hd.bh, i0, nq, j0, nk);
+                    for at in (0..nk * qb).step_by(n) {
+                        V::mul(V::read(&st, at), V::read(&zt, at)).write(&mut st, at);
                     }
                 }
                 let vr = hd.v.add(j0 * ldv);
@@ -421,7 +420,7 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
     let mut dpt = vec![0f32; KB * qb];
     let mut dq = vec![0f32; qb * hs];
     let mut row = [0f32; QV * MAX_N];
-    let mut zrow = [1f32; QV * MAX_N];
+    let mut zt = vec![0f32; KB * qb];
     // SAFETY: as in `forward_body`; the gradient rows written are this head's, which only this task writes.
     unsafe {
         for i0 in (0..hd.t).step_by(qb) {
@@ -454,16 +453,16 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
                 }
                 scores::<V>(hd, &mut st, &mut row, i0, nq, j0, nk, [V::zero(); QV]);
                 // st <- p z (the weights that met dout), dpt <- ds = p (z dP - D) scale
+                if let Some(dr) = hd.dropout {
+                    dr.factors(&mut zt, 1, qb, hd.bh, i0, nq, j0, nk);
+                }
                 for c in 0..nk {
-                    if let Some(dr) = hd.dropout {
-                        dr.factors(&mut zrow[..qb], hd.bh, i0, j0 + c);
-                    }
                     for v in 0..QV {
                         let at = c * qb + v * n;
                         let p = math::exp(V::sub(V::read(&st, at), lsev[v]));
                         let mut dp = V::read(&dpt, at);
                         if hd.dropout.is_some() {
-                            let z = V::read(&zrow, v * n);
+                            let z = V::read(&zt, at);
                             dp = V::mul(dp, z);
                             V::mul(p, z).write(&mut st, at);
                         } else {
