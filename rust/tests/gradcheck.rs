@@ -123,10 +123,14 @@ fn scaled_dot_product_attention() {
     });
     // an additive mask (B, 1, T, S); dropout drawn again under the same seed at every evaluation
     let add = t(&[2, 1, 4, 6], 26);
-    gradcheck("sdpa additive mask, dropout", &[t(&[2, 3, 4, 3], 27), t(&[2, 3, 6, 3], 28), t(&[2, 3, 6, 2], 29)], |x| {
-        bigcore::random::manual_seed(7);
-        sdpa(&x[0], &x[1], &x[2], Some(&add), false, 0.3, None)
-    });
+    gradcheck(
+        "sdpa additive mask, dropout",
+        &[t(&[2, 3, 4, 3], 27), t(&[2, 3, 6, 3], 28), t(&[2, 3, 6, 2], 29)],
+        |x| {
+            bigcore::random::manual_seed(7);
+            sdpa(&x[0], &x[1], &x[2], Some(&add), false, 0.3, None)
+        },
+    );
 }
 
 #[test]

@@ -191,17 +191,27 @@ unsafe fn lanes_d_rows<V: F32x, const R: usize>(
     }
 }
 
-/// `dst[d * QB + l] = src[(i0 + l) * ld + d]` for `l < nq`, 0 for the padding lanes `nq <= l < QB`.
+/// `dst[d * QB + l] = scale * src[(i0 + l) * ld + d]` for `l < nq`, 0 for the padding lanes `nq <= l < QB`.
 ///
 /// # Safety
 /// Rows `i0 .. i0 + nq` of `src` are valid for `w` reads each.
-unsafe fn transpose_rows(dst: &mut [f32], src: *const f32, ld: usize, i0: usize, nq: usize, w: usize, qb: usize) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn transpose_rows(
+    dst: &mut [f32],
+    src: *const f32,
+    ld: usize,
+    i0: usize,
+    nq: usize,
+    w: usize,
+    qb: usize,
+    scale: f32,
+) {
     for l in 0..qb {
         if l < nq {
             // SAFETY: the caller's contract.
             let row = unsafe { src.add((i0 + l) * ld) };
             // SAFETY: as above.
-            (0..w).for_each(|d| dst[d * qb + l] = unsafe { *row.add(d) });
+            (0..w).for_each(|d| dst[d * qb + l] = scale * unsafe { *row.add(d) });
         } else {
             (0..w).for_each(|d| dst[d * qb + l] = 0.0);
         }
@@ -219,8 +229,8 @@ unsafe fn mask_row(hd: &Head<f32>, row: &mut [f32], i0: usize, nq: usize, j: usi
     }
 }
 
-/// Scale the tile's raw scores `st` (nk keys x QB), add the mask and the causal mask, and return the column
-/// maxima folded into `m`.
+/// Add the mask and the causal mask to the tile's scores `st` (nk keys x QB, already scaled through q) and return
+/// the column maxima folded into `m`. A tile with neither mask is only read.
 ///
 /// # Safety
 /// The CPU has `V`'s features; `i0 + nq <= t`, `j0 + nk <= s`.
@@ -239,22 +249,28 @@ unsafe fn scores<V: F32x>(
     let (n, qb) = (V::N, QV * V::N);
     // SAFETY: the CPU contract is the caller's; `mask_row` gets `i0 + nq <= t` and `j < s` from it too.
     unsafe {
-        // only a tile reaching past the block's first query can hold keys after a query; lane indices relative
-        // to i0 stay small, so their f32 compares are exact
-        let diag = hd.causal && j0 + nk > i0 + 1;
+        let mut mx = m;
+        if !masks_tile(hd, i0, j0, nk) {
+            for at in (0..nk * qb).step_by(n) {
+                let v = at / n % QV;
+                mx[v] = V::max(V::read(st, at), mx[v]);
+            }
+            return mx;
+        }
+        // lane indices relative to i0 stay small, so their f32 compares are exact
+        let diag = diagonal(hd, i0, j0, nk);
         let masked = !matches!(hd.mask, super::head::HeadMask::None);
         let mut lane = [0f32; QV * MAX_N];
         lane.iter_mut().enumerate().for_each(|(l, x)| *x = l as f32);
         let li: [V; QV] = std::array::from_fn(|v| V::read(&lane, v * n));
-        let (scale, ninf) = (V::splat(hd.scale), V::splat(f32::NEG_INFINITY));
-        let mut mx = m;
+        let ninf = V::splat(f32::NEG_INFINITY);
         for c in 0..nk {
             if masked {
                 mask_row(hd, row, i0, nq, j0 + c, qb);
             }
             let jr = V::splat((j0 + c) as f32 - i0 as f32);
             for v in 0..QV {
-                let mut x = V::mul(V::read(st, c * qb + v * n), scale);
+                let mut x = V::read(st, c * qb + v * n);
                 if masked {
                     x = V::add(x, V::read(row, v * n));
                 }
@@ -267,6 +283,17 @@ unsafe fn scores<V: F32x>(
         }
         mx
     }
+}
+
+/// Whether the tile of queries from `i0` and keys `j0 .. j0 + nk` holds a key after one of its queries (only tiles
+/// on the causal diagonal do).
+fn diagonal(hd: &Head<f32>, i0: usize, j0: usize, nk: usize) -> bool {
+    hd.causal && j0 + nk > i0 + 1
+}
+
+/// Whether any mask changes the tile's scores.
+fn masks_tile(hd: &Head<f32>, i0: usize, j0: usize, nk: usize) -> bool {
+    diagonal(hd, i0, j0, nk) || !matches!(hd.mask, super::head::HeadMask::None)
 }
 
 /// `sum_d x[d] * y[d]` over `n` values.
@@ -331,7 +358,7 @@ unsafe fn forward_body<V: F32x>(hd: &Head<f32>) {
         for blk in hd.first..hd.first + hd.count {
             let i0 = blk * qb;
             let nq = qb.min(hd.t - i0);
-            transpose_rows(&mut qt, hd.q, hd.ldq, i0, nq, hs, qb);
+            transpose_rows(&mut qt, hd.q, hd.ldq, i0, nq, hs, qb, hd.scale);
             let mut m = [V::splat(f32::NEG_INFINITY); QV];
             let mut l = [V::zero(); QV];
             ot.fill(0.0);
@@ -425,8 +452,8 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
     unsafe {
         for i0 in (0..hd.t).step_by(qb) {
             let nq = qb.min(hd.t - i0);
-            transpose_rows(&mut qt, hd.q, hd.ldq, i0, nq, hs, qb);
-            transpose_rows(&mut dot_t, hd.dout, hd.ldo, i0, nq, hv, qb);
+            transpose_rows(&mut qt, hd.q, hd.ldq, i0, nq, hs, qb, hd.scale);
+            transpose_rows(&mut dot_t, hd.dout, hd.ldo, i0, nq, hv, qb, 1.0);
             // D_i = dout_i . out_i; a query that saw no key (lse = -inf) and the padding lanes get lse = +inf,
             // so exp(s - lse) = 0 for them
             let mut dd = [0f32; QV * MAX_N];
@@ -438,7 +465,8 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
                 let x = *hd.lse.add(i);
                 lse[q] = if x == f32::NEG_INFINITY { f32::INFINITY } else { x };
             }
-            let ddv: [V; QV] = std::array::from_fn(|v| V::read(&dd, v * n));
+            // -D scale, so ds = p (dP - D) scale is p times one fused multiply-add
+            let nds: [V; QV] = std::array::from_fn(|v| V::mul(V::read(&dd, v * n), V::splat(-hd.scale)));
             let lsev: [V; QV] = std::array::from_fn(|v| V::read(&lse, v * n));
             let scale = V::splat(hd.scale);
             dq.fill(0.0);
@@ -451,7 +479,9 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
                     lanes_q::<V, RQ>(kr, hd.ldk, 1, qt.as_ptr(), hs, st.as_mut_ptr().add(c0 * qb), rows, None);
                     lanes_q::<V, RQ>(vr, hd.ldv, 1, dot_t.as_ptr(), hv, dpt.as_mut_ptr().add(c0 * qb), rows, None);
                 }
-                scores::<V>(hd, &mut st, &mut row, i0, nq, j0, nk, [V::zero(); QV]);
+                if masks_tile(hd, i0, j0, nk) {
+                    scores::<V>(hd, &mut st, &mut row, i0, nq, j0, nk, [V::zero(); QV]);
+                }
                 // st <- p z (the weights that met dout), dpt <- ds = p (z dP - D) scale
                 if let Some(dr) = hd.dropout {
                     dr.factors(&mut zt, 1, qb, hd.bh, i0, nq, j0, nk);
@@ -468,7 +498,7 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
                         } else {
                             p.write(&mut st, at);
                         }
-                        V::mul(V::mul(p, V::sub(dp, ddv[v])), scale).write(&mut dpt, at);
+                        V::mul(p, V::fmadd(dp, scale, nds[v])).write(&mut dpt, at);
                     }
                 }
                 // dv_j += sum_i (p z)_ij dout_i ; dk_j += sum_i ds_ij q_i ; dq_i += sum_j ds_ij k_j
