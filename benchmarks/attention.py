@@ -38,45 +38,67 @@ except ImportError:
 SHAPES = {"big": (4, 12, 1024, 64), "baby": (12, 4, 64, 32)}
 
 
-def fused(q, k, v, g, backward):
-    ts = [bigcore.tensor(a, requires_grad=backward) for a in (q, k, v)]
-    out = F.scaled_dot_product_attention(*ts, is_causal=True)
-    if backward:
-        out.backward(bigcore.tensor(g))
+# Each contender is set up once per shape (its input tensors made from the numpy arrays, outside the timing: numpy
+# to bigcore is a copy, to PyTorch a view) and returns the timed call: clear the input gradients, forward,
+# backward with the given output gradient.
+
+def fused(q, k, v, g):
+    ts, gt = [bigcore.tensor(a, requires_grad=True) for a in (q, k, v)], bigcore.tensor(g)
+
+    def run(backward):
+        for t in ts:
+            t.grad = None
+        out = F.scaled_dot_product_attention(*ts, is_causal=True)
+        if backward:
+            out.backward(gt)
+    return run
 
 
-def composed(q, k, v, g, backward):
-    ts = [bigcore.tensor(a, requires_grad=backward) for a in (q, k, v)]
-    qt, kt, vt = ts
+def composed(q, k, v, g):
+    ts, gt = [bigcore.tensor(a, requires_grad=True) for a in (q, k, v)], bigcore.tensor(g)
     t = q.shape[-2]
     causal = bigcore.ones(t, t, dtype=bigcore.bool).tril()
-    w = ((qt @ kt.mT) * (1 / math.sqrt(q.shape[-1]))).masked_fill(~causal, float("-inf")).softmax(-1)
-    out = w @ vt
-    if backward:
-        out.backward(bigcore.tensor(g))
+
+    def run(backward):
+        qt, kt, vt = ts
+        for x in ts:
+            x.grad = None
+        w = ((qt @ kt.mT) * (1 / math.sqrt(q.shape[-1]))).masked_fill(~causal, float("-inf")).softmax(-1)
+        out = w @ vt
+        if backward:
+            out.backward(gt)
+    return run
 
 
-def numpy_attention(q, k, v, g, backward):
+def numpy_attention(q, k, v, g):
     t = q.shape[-2]
-    s = (q @ np.swapaxes(k, -1, -2)) * np.float32(1 / math.sqrt(q.shape[-1]))
-    s = np.where(np.tril(np.ones((t, t), bool)), s, np.float32(-np.inf))
-    p = np.exp(s - s.max(-1, keepdims=True))
-    p /= p.sum(-1, keepdims=True)
-    out = p @ v
-    if backward:
+    causal = np.tril(np.ones((t, t), bool))
+    scale = np.float32(1 / math.sqrt(q.shape[-1]))
+
+    def run(backward):
+        s = np.where(causal, (q @ np.swapaxes(k, -1, -2)) * scale, np.float32(-np.inf))
+        p = np.exp(s - s.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        out = p @ v
+        if not backward:
+            return out
         dv = np.swapaxes(p, -1, -2) @ g
         dp = g @ np.swapaxes(v, -1, -2)
-        ds = p * (dp - (dp * p).sum(-1, keepdims=True)) * np.float32(1 / math.sqrt(q.shape[-1]))
-        dq, dk = ds @ k, np.swapaxes(ds, -1, -2) @ q
-        return out, dq, dk, dv
-    return out
+        ds = p * (dp - (dp * p).sum(-1, keepdims=True)) * scale
+        return out, ds @ k, np.swapaxes(ds, -1, -2) @ q, dv
+    return run
 
 
-def torch_attention(q, k, v, g, backward):
-    ts = [torch.from_numpy(a).requires_grad_(backward) for a in (q, k, v)]
-    out = torch.nn.functional.scaled_dot_product_attention(*ts, is_causal=True)
-    if backward:
-        out.backward(torch.from_numpy(g))
+def torch_attention(q, k, v, g):
+    ts, gt = [torch.from_numpy(a).requires_grad_() for a in (q, k, v)], torch.from_numpy(g)
+
+    def run(backward):
+        for t in ts:
+            t.grad = None
+        out = torch.nn.functional.scaled_dot_product_attention(*ts, is_causal=True)
+        if backward:
+            out.backward(gt)
+    return run
 
 
 def main():
@@ -118,10 +140,11 @@ def run(args, contenders):
         rng = np.random.default_rng(0)
         q, k, v, g = (rng.standard_normal((b, nh, t, hs)).astype(np.float32) for _ in range(4))
         times = {c: [] for c in contenders}
+        runs = {c: setup(q, k, v, g) for c, setup in contenders.items()}
         calls = 2 if t >= 512 else 40
         for _ in range(args.rounds):
-            for c, f in contenders.items():
-                timed_block(lambda: f(q, k, v, g, not args.forward), calls, times[c])
+            for c, run_one in runs.items():
+                timed_block(lambda: run_one(not args.forward), calls, times[c])
         base = statistics.median(times["bigcore fused"])
         print(f"B{b} NH{nh} T{t} HS{hs}:")
         for c in contenders:
