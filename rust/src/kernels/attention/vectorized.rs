@@ -146,13 +146,13 @@ unsafe fn lanes_d<V: F32x, const R: usize, const NV: usize, const PARTIAL: bool>
     }
 }
 
-/// [`lanes_d`] over `rows` rows and a head dim of `w`: row groups of R, chunks of 4 vectors.
+/// [`lanes_d`] over `rows` rows and a head dim of `w`: row groups of R, chunks of `NV` (at most 4) vectors.
 ///
 /// # Safety
 /// As [`lanes_d`] for all `rows` rows and `w` columns (no `rows <= R` limit; `rows` may be 0).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn lanes_d_rows<V: F32x, const R: usize>(
+unsafe fn lanes_d_rows<V: F32x, const R: usize, const NV: usize>(
     a: *const f32,
     ars: usize,
     aks: usize,
@@ -170,7 +170,7 @@ unsafe fn lanes_d_rows<V: F32x, const R: usize>(
         let mut d0 = 0;
         while d0 < w {
             let rem = w - d0;
-            let (nv, tail) = if rem >= 4 * n { (4, n) } else { (rem.div_ceil(n), rem - (rem.div_ceil(n) - 1) * n) };
+            let (nv, tail) = if rem >= NV * n { (NV, n) } else { (rem.div_ceil(n), rem - (rem.div_ceil(n) - 1) * n) };
             // SAFETY: rows r0 .. r0 + nr and columns d0 .. d0 + nv vectors (the last `tail` lanes) lie inside the
             // ranges the caller vouches for.
             unsafe {
@@ -504,19 +504,21 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
                 // dv_j += sum_i (p z)_ij dout_i ; dk_j += sum_i ds_ij q_i ; dq_i += sum_j ds_ij k_j
                 let (g, qr) = (hd.dout.add(i0 * hd.ldo), hd.q.add(i0 * hd.ldq));
                 let (kr, dvr, dkr) = (hd.k.add(j0 * hd.ldk), hd.dv.add(j0 * hd.ldv), hd.dk.add(j0 * hd.ldk));
-                // R x 4 accumulators: key rows (a tile of 192) in groups of 6 (24 of AVX-512's 32 registers), query
-                // rows (a block of 2N) in groups that divide the block; AVX2 has 16 registers
+                // R x NV accumulators: on AVX-512 key rows (a tile of 192) in groups of 6 by 4 vectors (24 of its 32
+                // registers), query rows (a block of 32) in groups of 4 that divide the block; on AVX2 (16
+                // registers) 6 (or the block's 16 in 4) rows by 2 vectors
                 macro_rules! grads {
-                    ($rk:literal, $rq:literal) => {{
-                        lanes_d_rows::<V, $rk>(st.as_ptr(), qb, 1, g, hd.ldo, nq, dvr, hd.ldv, nk, hv);
-                        lanes_d_rows::<V, $rk>(dpt.as_ptr(), qb, 1, qr, hd.ldq, nq, dkr, hd.ldk, nk, hs);
-                        lanes_d_rows::<V, $rq>(dpt.as_ptr(), 1, qb, kr, hd.ldk, nk, dq.as_mut_ptr(), hs, nq, hs);
+                    ($rk:literal, $rq:literal, $nv:literal) => {{
+                        lanes_d_rows::<V, $rk, $nv>(st.as_ptr(), qb, 1, g, hd.ldo, nq, dvr, hd.ldv, nk, hv);
+                        lanes_d_rows::<V, $rk, $nv>(dpt.as_ptr(), qb, 1, qr, hd.ldq, nq, dkr, hd.ldk, nk, hs);
+                        let dqp = dq.as_mut_ptr();
+                        lanes_d_rows::<V, $rq, $nv>(dpt.as_ptr(), 1, qb, kr, hd.ldk, nk, dqp, hs, nq, hs);
                     }};
                 }
                 match V::N {
-                    16 => grads!(6, 4),
-                    8 => grads!(2, 2),
-                    _ => grads!(4, 2),
+                    16 => grads!(6, 4, 4),
+                    8 => grads!(6, 4, 2),
+                    _ => grads!(4, 2, 4),
                 }
             }
             for q in 0..nq {
