@@ -10,14 +10,17 @@ Each round times a block of calls of each contender in turn, each block after a 
 library's workers spin for a while after a call (PyTorch's OpenMP threads, OpenBLAS's, bigcore's pool for 1 ms)
 and would steal the next contender's cores on a 2-core machine. Medians are over all timed calls of all rounds.
 
-PyTorch is not a dependency: run with an environment that has it (for example
-``PYTHONPATH=/path/to/torch/site-packages``) to get its column.
+PyTorch is not a dependency. To take it from another environment, name that environment's site-packages in
+``TORCH_SITE_PACKAGES``: it is appended to ``sys.path`` after this one's, so this environment's bigcore and numpy
+still win (``PYTHONPATH`` would put the other environment first, and with it any bigcore installed there).
 """
 
 import argparse
 import contextlib
 import math
+import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -25,6 +28,8 @@ import numpy as np
 import bigcore
 import bigcore.nn.functional as F
 
+if os.environ.get("TORCH_SITE_PACKAGES"):
+    sys.path.append(os.environ["TORCH_SITE_PACKAGES"])
 try:
     import torch
 except ImportError:

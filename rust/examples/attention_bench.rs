@@ -4,8 +4,8 @@
 //! backward repeated for that long (default B4 NH12 T1024 HS64 causal, 5 s), printing the median and best time of
 //! each and the GFLOP/s of the products (2 in the forward, 5 in the backward, over the causal half when causal).
 //! Run it under `perf record -e cpu-clock` to see where the time goes. With one thread it also prints the time
-//! the thread was on a CPU (`/proc/thread-self/schedstat`), which other processes on a shared machine disturb
-//! far less than the wall time.
+//! the thread was on a CPU (`/proc/thread-self/schedstat`, which moves by scheduler ticks of a few ms), which
+//! other processes on a shared machine disturb far less than the wall time.
 
 use bigcore::kernels::attention::{
     attention_backward, attention_forward, AttentionSpec, Dims, Dropout, Layout, Mask, QkvGrads,
@@ -23,7 +23,8 @@ fn cpu_ns() -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: usize| args.get(i).map_or(default, |s| s.parse().expect("a number"));
-    bigcore::parallel::set_num_threads(arg(0, 2)).expect("threads");
+    let threads = arg(0, 2);
+    bigcore::parallel::set_num_threads(threads).expect("threads");
     let (b, nh, t, hs) = (arg(1, 4), arg(2, 12), arg(3, 1024), arg(4, 64));
     let causal = arg(5, 1) == 1;
     let secs = arg(6, 5) as f64;
@@ -69,15 +70,22 @@ fn main() {
         [("forward", &mut fwd, &mut fwd_cpu, 2.0), ("backward", &mut bwd, &mut bwd_cpu, 5.0)]
     {
         let ((med, best), (cpu_med, cpu_best)) = (median(times), median(cpu));
+        let cpu = if threads == 1 {
+            format!(
+                "; this thread on a CPU: median {:8.2} ms, best {:8.2} ms, {:6.1} GFLOP/s (best)",
+                cpu_med * 1e3,
+                cpu_best * 1e3,
+                products * product / cpu_best
+            )
+        } else {
+            String::new()
+        };
         println!(
             "{name:9} B{b} NH{nh} T{t} HS{hs} causal={causal}: median {:8.2} ms, best {:8.2} ms, {:6.1} GFLOP/s \
-             (median); this thread on a CPU: median {:8.2} ms, best {:8.2} ms, {:6.1} GFLOP/s (best)",
+             (median){cpu}",
             med * 1e3,
             best * 1e3,
             products * product / med,
-            cpu_med * 1e3,
-            cpu_best * 1e3,
-            products * product / cpu_best,
         );
     }
 }
