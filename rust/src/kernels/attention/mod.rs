@@ -25,6 +25,9 @@
 //! `vectorized.rs` for f32 on every SIMD level, `plain.rs` with scalar loops over `T: Float` for f64 (exact
 //! checks). Threads: the forward splits (batch, head, query block) work, the backward whole heads, so every
 //! output element is computed by one thread in a fixed order and results are bit-identical on any thread count.
+//! NOTE: a backward with fewer heads (B x NH) than threads runs on fewer threads, and an odd count leaves one thread
+//! a head more; a split that stays bit-identical there (a pass over key blocks for dk, dv and one over query blocks
+//! for dq, recomputing the probabilities twice: 7 products instead of 5) is not implemented.
 //! Not here: the op, its autograd arm and broadcasting of batch dims (`ops/attention.rs`).
 
 mod head;
