@@ -98,7 +98,7 @@ pub(super) fn forward<T: Float>(hd: &Head<T>) {
             // a query with no key left gets 0 (l = 0), and lse = -inf
             let inv = if l[q] > T::ZERO { T::ONE / l[q] } else { T::ZERO };
             for d in 0..hv {
-                // SAFETY: row i < t of out, HV wide; this task's rows (the caller's contract).
+                // SAFETY: row i < t of out, HV wide: one of this task's rows (`Head`'s invariant).
                 unsafe { *hd.o.add(i * hd.ldo + d) = acc[q * hv + d] * inv };
             }
             // SAFETY: i < t, inside this head's lse.
@@ -161,7 +161,7 @@ pub(super) fn backward<T: Float>(hd: &Head<T>) {
         }
         for q in 0..nq {
             for d in 0..hs {
-                // SAFETY: row i0 + q < t of dq, HS wide.
+                // SAFETY: row i0 + q < t of dq, HS wide; this task writes the head's gradients (`Head`'s invariant).
                 unsafe { *hd.dq.add((i0 + q) * hd.ldq + d) += dq[q * hs + d] };
             }
         }

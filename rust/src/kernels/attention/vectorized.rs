@@ -1,9 +1,10 @@
 //! The f32 attention path on every SIMD level, written once against [`F32x`] (N lanes).
 //!
 //! Lanes run over queries wherever the softmax happens: a query block is `QV` vectors (`QV * N` queries), its
-//! q rows are transposed once into `qt` (HS x QB), and the scores of a key tile are computed transposed,
-//! `st[c][lane] = k_c . q_lane`, so the running max, sums and rescaling of the online softmax are plain vertical
-//! vector ops (no horizontal reduction anywhere). The products go through two register-blocked microkernels:
+//! q rows are transposed once into `qt` (HS x QB, scaled by `scale` on the way), and the scores of a key tile are
+//! computed transposed, `st[c][lane] = k_c . q_lane`, so the running max, sums and rescaling of the online softmax
+//! are plain vertical vector ops (no horizontal reduction anywhere). The products go through two register-blocked
+//! microkernels, which hold 80-90% of the FMA peak and most of the time (benchmarks/README.md, "Attention"):
 //! - [`lanes_q`]: R rows x QV query vectors, a broadcast scalar times a packed vector per step: the scores
 //!   (`K qt`, reduction over HS), `dP^T = V dout^T` and the output update `O^T = alpha O^T + V^T P^T`
 //!   (reduction over the tile's keys); k and v rows are read in place through their strides.
