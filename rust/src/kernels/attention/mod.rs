@@ -29,6 +29,30 @@
 //! a head more; a split that stays bit-identical there (a pass over key blocks for dk, dv and one over query blocks
 //! for dq, recomputing the probabilities twice: 7 products instead of 5) is not implemented.
 //! Not here: the op, its autograd arm and broadcasting of batch dims (`ops/attention.rs`).
+//!
+//! A GPT block reads q, k, v straight out of its fused QKV projection and writes the rows c_proj reads:
+//! ```
+//! use bigcore::kernels::attention::{attention_backward, attention_forward, AttentionSpec, Dims, Layout, Mask, QkvGrads};
+//! let (b, nh, t, hs) = (2, 3, 5, 4);
+//! let c = nh * hs;
+//! let qkv = vec![0.1f32; b * t * 3 * c]; // (B, T, 3C): q, k, v side by side in each row
+//! let (mut out, mut lse) = (vec![0f32; b * t * c], vec![0f32; b * nh * t]); // (B, T, C), (B, NH, T)
+//! let spec = AttentionSpec {
+//!     dims: Dims { b, nh, t, s: t, hs, hv: hs },
+//!     q: Layout::qkv(0, nh, t, hs),
+//!     k: Layout::qkv(1, nh, t, hs),
+//!     v: Layout::qkv(2, nh, t, hs),
+//!     out: Layout::bthd(nh, t, hs),
+//!     causal: true,
+//!     mask: Mask::None,
+//!     scale: 1.0 / (hs as f64).sqrt(),
+//!     dropout: None, // or Some(Dropout { p, seed }) with one seed per forward, kept for the backward
+//! };
+//! attention_forward(&mut out, &mut lse, &qkv, &qkv, &qkv, &spec).unwrap();
+//! let dout = vec![1f32; b * t * c]; // (B, T, C), out's layout
+//! let mut dqkv = vec![0f32; b * t * 3 * c]; // accumulated into, (B, T, 3C)
+//! attention_backward(QkvGrads::Fused(&mut dqkv), &dout, &qkv, &qkv, &qkv, &out, &lse, &spec).unwrap();
+//! ```
 
 mod head;
 mod plain;
