@@ -308,26 +308,35 @@ REF["binary_cross_entropy_with_logits"] = (
 )
 
 
-def _sdpa_parts(q, k, v, mask=None, causal=False, scale=None):
+def _sdpa_parts(q, k, v, mask=None, causal=False, scale=None, keep=None, p=0.0):
+    """The weights ``P = softmax(q k^T s + mask)`` (a row with every key masked is all 0, as PyTorch 2.15's
+    ``scaled_dot_product_attention`` gives), the dropout factors ``Z = keep / (1 - p)`` (1 without ``keep``), s."""
     s = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
     S = q @ np.swapaxes(k, -1, -2) * s
     if causal:
         L, Sk = S.shape[-2:]
         S = np.where(np.tril(np.ones((L, Sk), bool)), S, -np.inf)
-    elif mask is not None:
+    if mask is not None:
         S = np.where(mask, S, -np.inf) if mask.dtype == bool else S + mask
-    return _softmax(S, -1), s
+    m = S.max(-1, keepdims=True)
+    m = np.where(np.isneginf(m), 0.0, m)
+    E = np.exp(S - m)
+    total = E.sum(-1, keepdims=True)
+    P = E / np.where(total == 0, 1.0, total)
+    Z = np.ones_like(P) if keep is None else np.broadcast_to(keep, P.shape) / (1 - p)
+    return P, Z, s
 
 
-def _sdpa_fwd(q, k, v, mask=None, causal=False, scale=None):
-    P, _ = _sdpa_parts(q, k, v, mask, causal, scale)
-    return P @ v
+def _sdpa_fwd(q, k, v, mask=None, causal=False, scale=None, keep=None, p=0.0):
+    P, Z, _ = _sdpa_parts(q, k, v, mask, causal, scale, keep, p)
+    return (P * Z) @ v
 
 
-def _sdpa_bwd(g, q, k, v, mask=None, causal=False, scale=None):
-    P, s = _sdpa_parts(q, k, v, mask, causal, scale)
-    dv = np.swapaxes(P, -1, -2) @ g
-    dP = g @ np.swapaxes(v, -1, -2)
+def _sdpa_bwd(g, q, k, v, mask=None, causal=False, scale=None, keep=None, p=0.0):
+    # out = (P Z) v: dv = (P Z)^T g; dP = Z (g v^T); dS = P (dP - rowsum(P dP)); dq = s dS k; dk = s dS^T q
+    P, Z, s = _sdpa_parts(q, k, v, mask, causal, scale, keep, p)
+    dv = np.swapaxes(P * Z, -1, -2) @ g
+    dP = (g @ np.swapaxes(v, -1, -2)) * Z
     dS = P * (dP - (dP * P).sum(-1, keepdims=True))
     dq = dS @ k * s
     dk = np.swapaxes(dS, -1, -2) @ q * s

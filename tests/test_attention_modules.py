@@ -53,7 +53,8 @@ def test_parameter_names_and_shapes():
 
 
 @pytest.mark.parametrize("batch_first", [True, False])
-@pytest.mark.parametrize("mask", [None, "bool", "float", "padding", "causal", "3d"])
+@pytest.mark.parametrize("mask", [None, "bool", "float", "padding", "causal", "3d", "causal+padding", "float+padding",
+                                  "bool+padding"])
 def test_mha_matches_numpy(batch_first, mask, rng):
     N, L, S, E, H = 2, 3, 5, 8, 2
     m = nn.MultiheadAttention(E, H, batch_first=batch_first, dtype=bigcore.float64)
@@ -78,6 +79,21 @@ def test_mha_matches_numpy(batch_first, mask, rng):
         am = rng.standard_normal((N * H, L, S))
         kw["attn_mask"] = bigcore.tensor(am)
         ref_kw["attn_mask"] = am.reshape(N, H, L, S)
+    elif mask is not None and mask.endswith("+padding"):
+        # the key padding merged with another mask into the one SDPA mask
+        kpm = np.zeros((N, S), bool)
+        kpm[1, 2:] = True
+        kw["key_padding_mask"], ref_kw["kpm"] = bigcore.tensor(kpm), kpm
+        if mask == "causal+padding":
+            k, v = k[:, :L], v[:, :L]
+            kpm = kpm[:, :L]
+            kw["key_padding_mask"], ref_kw["kpm"] = bigcore.tensor(kpm), kpm
+            kw["is_causal"], ref_kw["causal"] = True, True
+        else:
+            am = rng.standard_normal((L, S)) if mask == "float+padding" else rng.random((L, S)) > 0.7
+            if am.dtype == bool:
+                am[:, 0] = False
+            kw["attn_mask"], ref_kw["attn_mask"] = bigcore.tensor(am), am
     t = (lambda a: bigcore.tensor(a)) if batch_first else (lambda a: bigcore.tensor(a.transpose(1, 0, 2)))
     out, w = m(t(q), t(k), t(v), **kw)
     want_out, want_w = np_mha(m, q, k, v, **ref_kw)

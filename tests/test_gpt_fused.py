@@ -81,8 +81,10 @@ def test_training_steps_reuse_the_arena_and_track_the_composed_path(rng):
             outs.append((logits.numpy(), loss.item()))
         np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-9, atol=1e-9, err_msg=f"step {step}")
         np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-10, err_msg=f"step {step}")
+    # Adam divides by sqrt(v): an element whose gradient is rounding noise moves by up to lr either way, so
+    # parameters agree to 1e-8 of a step (lr = 1e-2), not to 1e-12
     for (n, a), b in zip(fused.named_parameters(), composed.parameters()):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12, err_msg=n)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-10, err_msg=n)
 
 
 def test_two_graphs_alive_at_once_keep_their_own_activations(rng):

@@ -90,6 +90,41 @@ def _matmul(rng):
     ]]
 
 
+def _attention(rng):
+    def sdpa(mask=None, **kw):
+        return lambda a, b, c: F.scaled_dot_product_attention(a, b, c, attn_mask=None if mask is None else bigcore.tensor(mask), **kw)
+
+    def qkv(b, nh, t, s, hs, hv):
+        return [rand(rng, (b, nh, t, hs)), rand(rng, (b, nh, s, hs)), rand(rng, (b, nh, s, hv))]
+
+    padding = np.arange(130)[None, None, None, :] < np.array([130, 97, 1])[:, None, None, None]  # (B, 1, 1, S)
+    bool_ts = rng.random((69, 97)) > 0.4
+    additive = rand(rng, (3, 1, 97, 130))
+    # dropout: the mask the kernel draws under seed 7, read off as its output for v = I
+    q, k = rand(rng, (2, 3, 130, 13)), rand(rng, (2, 3, 69, 13))
+    bigcore.manual_seed(7)
+    eye = bigcore.tensor(np.broadcast_to(np.eye(69), (2, 3, 69, 69)).copy())
+    keep = F.scaled_dot_product_attention(bigcore.tensor(q), bigcore.tensor(k), eye, dropout_p=0.3, is_causal=True).numpy() != 0
+
+    def dropped(a, b, c):
+        bigcore.manual_seed(7)
+        return F.scaled_dot_product_attention(a, b, c, dropout_p=0.3, is_causal=True)
+
+    return [
+        # the shape the issue was found at: (2, 5, 69, 8) differed from PyTorch by 3.1 in float64
+        _case(sdpa(is_causal=True), qkv(2, 5, 69, 69, 8, 8), {"causal": True}, f32_tol=5e-5),
+        _case(sdpa(), qkv(3, 4, 97, 61, 13, 7), f32_tol=5e-5),
+        # causal with T != S (top-left aligned) both ways; the GPT's head size
+        _case(sdpa(is_causal=True), qkv(1, 7, 130, 69, 64, 64), {"causal": True}, f32_tol=5e-5),
+        _case(sdpa(is_causal=True), qkv(3, 1, 69, 130, 64, 64), {"causal": True}, f32_tol=5e-5),
+        # masks broadcast over batch and heads: bool (T, S), bool key padding (B, 1, 1, S), additive (B, 1, T, S)
+        _case(sdpa(bool_ts), qkv(3, 5, 69, 97, 13, 13), {"mask": bool_ts}, f32_tol=5e-5),
+        _case(sdpa(padding), qkv(3, 3, 97, 130, 64, 64), {"mask": padding}, f32_tol=5e-5),
+        _case(sdpa(additive), qkv(3, 3, 97, 130, 8, 1), {"mask": additive}, f32_tol=5e-5),
+        _case(dropped, [q, k, rand(rng, (2, 3, 69, 13))], {"causal": True, "keep": keep, "p": 0.3}, f32_tol=5e-5),
+    ]
+
+
 def _index(rng, n, d):
     return rng.integers(0, d, n)
 
@@ -136,13 +171,7 @@ LARGE = {
     "repeat": lambda rng: [_case(lambda t: t.repeat(3, 1, 5), [rand(rng, (97, 29, 7))], {"reps": (3, 1, 5)})],
     "tril": lambda rng: [_case(lambda t: t.tril(1), [rand(rng, (7, 69, 97))], {"k": 1})],
     "triu": lambda rng: [_case(lambda t: t.triu(-2), [rand(rng, (7, 69, 97))], {"k": -2})],
-    "scaled_dot_product_attention": lambda rng: [
-        # the shape the issue was found at: (2, 5, 69, 8) differed from PyTorch by 3.1 in float64
-        _case(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True), [rand(rng, (2, 5, 69, 8)) for _ in range(3)],
-              {"causal": True}, f32_tol=5e-5),
-        _case(lambda a, b, c: F.scaled_dot_product_attention(a, b, c), [rand(rng, (3, 4, 97, 13)), rand(rng, (3, 4, 61, 13)),
-              rand(rng, (3, 4, 61, 7))], f32_tol=5e-5),
-    ],
+    "scaled_dot_product_attention": _attention,
 }
 
 

@@ -115,3 +115,42 @@ def test_optimizers_match_torch():
             to.step()
             bo.step()
         np.testing.assert_allclose(bp.numpy(), tp.detach().numpy(), rtol=1e-12, atol=1e-14, err_msg=t_cls.__name__)
+
+
+@pytest.mark.parametrize("case", ["plain", "causal T<S", "causal T>S", "bool mask, a query with no key", "additive (B, 1, T, S)",
+                                  "additive, a query with no key", "scale", "gqa", "broadcast batch"])
+def test_scaled_dot_product_attention(case):
+    rng = np.random.default_rng(4)
+    B, NH, T, S, HS, HV = 2, 3, 5, 7, 4, 6
+    q, k, v = rng.standard_normal((B, NH, T, HS)), rng.standard_normal((B, NH, S, HS)), rng.standard_normal((B, NH, S, HV))
+    kw, mask = {}, None
+    if case == "causal T<S":
+        kw["is_causal"] = True
+    elif case == "causal T>S":
+        q = rng.standard_normal((B, NH, 9, HS))
+        kw["is_causal"] = True
+    elif case == "bool mask, a query with no key":
+        mask = rng.random((T, S)) > 0.4
+        mask[2] = False
+    elif case == "additive (B, 1, T, S)":
+        mask = rng.standard_normal((B, 1, T, S))
+    elif case == "additive, a query with no key":
+        mask = np.where(rng.random((NH, T, S)) > 0.3, 0.0, -np.inf)
+        mask[1, 3] = -np.inf
+    elif case == "scale":
+        kw["scale"] = 0.3
+    elif case == "gqa":
+        k, v = k[:, :1], v[:, :1]
+        kw["enable_gqa"] = True
+    elif case == "broadcast batch":
+        k, v = k[:1], v[0]
+    t_in = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    b_in = [bigcore.tensor(a, requires_grad=True) for a in (q, k, v)]
+    t_out = torch.nn.functional.scaled_dot_product_attention(*t_in, attn_mask=None if mask is None else torch.tensor(mask), **kw)
+    b_out = bigcore.nn.functional.scaled_dot_product_attention(*b_in, attn_mask=None if mask is None else bigcore.tensor(mask), **kw)
+    np.testing.assert_allclose(b_out.numpy(), t_out.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = rng.standard_normal(tuple(t_out.shape))
+    (t_out * torch.tensor(g)).sum().backward()
+    (b_out * bigcore.tensor(g)).sum().backward()
+    for t, b in zip(t_in, b_in):
+        np.testing.assert_allclose(b.grad.numpy(), t.grad.numpy(), rtol=1e-9, atol=1e-11)

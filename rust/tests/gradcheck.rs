@@ -110,6 +110,31 @@ fn nn_ops() {
 }
 
 #[test]
+fn scaled_dot_product_attention() {
+    use bigcore::ops::attention::scaled_dot_product_attention as sdpa;
+    // causal with T != S (top-left aligned), and an explicit scale
+    gradcheck("sdpa causal", &[t(&[2, 3, 4, 3], 20), t(&[2, 3, 6, 3], 21), t(&[2, 3, 6, 2], 22)], |x| {
+        sdpa(&x[0], &x[1], &x[2], None, true, 0.0, Some(0.7))
+    });
+    // a bool mask (T, S) broadcast over batch and heads, query 1 sees no key; batch dims broadcast (k, v)
+    let keep: Vec<bool> = (0..4 * 6).map(|n| n / 6 != 1 && n % 3 != 2).collect();
+    let keep = Tensor::from_vec(keep, &[4, 6]).unwrap();
+    gradcheck("sdpa bool mask", &[t(&[2, 3, 4, 3], 23), t(&[1, 3, 6, 3], 24), t(&[3, 6, 5], 25)], |x| {
+        sdpa(&x[0], &x[1], &x[2], Some(&keep), false, 0.0, None)
+    });
+    // an additive mask (B, 1, T, S); dropout drawn again under the same seed at every evaluation
+    let add = t(&[2, 1, 4, 6], 26);
+    gradcheck(
+        "sdpa additive mask, dropout",
+        &[t(&[2, 3, 4, 3], 27), t(&[2, 3, 6, 3], 28), t(&[2, 3, 6, 2], 29)],
+        |x| {
+            bigcore::random::manual_seed(7);
+            sdpa(&x[0], &x[1], &x[2], Some(&add), false, 0.3, None)
+        },
+    );
+}
+
+#[test]
 fn errors_name_the_op_and_shapes() {
     let e = linalg::matmul(&t(&[2, 3], 1), &t(&[4, 5], 2)).unwrap_err();
     assert!(matches!(e, Error::Shape { op: "matmul", .. }) && e.to_string().contains("[2, 3]"), "{e}");

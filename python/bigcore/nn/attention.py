@@ -14,14 +14,38 @@ from .module import Module
 from .parameter import Parameter
 
 
-def _additive(mask, like, what):
-    """A bool mask (True = masked out, PyTorch's MHA convention) or a float mask as an additive float tensor."""
+def _mask_tensor(mask, like, what):
+    """A mask given as a Tensor or array-like: bool as is, float in ``like``'s dtype."""
     m = mask if isinstance(mask, Tensor) else _wrap(_as_c(mask))
     if m.dtype is bool_:
-        return _wrap(_core.where_(m._c, _as_c(float("-inf"), like), _as_c(0.0, like)))
+        return m
     if not m.is_floating_point():
         raise TypeError(f"{what} must be bool or float, got {m.dtype!r}")
     return m.to(like.dtype)
+
+
+def _additive(m, like):
+    """A mask in ``scaled_dot_product_attention``'s convention (bool: True takes part) as added scores."""
+    if m.dtype is not bool_:
+        return m
+    return _wrap(_core.where_(m._c, _as_c(0.0, like), _as_c(float("-inf"), like)))
+
+
+def _causal(L, S):
+    """PyTorch's causal mask in SDPA's convention: query i takes keys j <= i, ``tril(ones(L, S))``."""
+    from .._creation import ones
+
+    return ones(L, S, dtype=bool_).tril()
+
+
+def _combined(a, b, like):
+    """Two masks in SDPA's convention as one: both bool stay bool (a key takes part where both let it), else
+    their additive forms are summed."""
+    if a is None or b is None:
+        return b if a is None else a
+    if a.dtype is bool_ and b.dtype is bool_:
+        return a & b
+    return _additive(a, like) + _additive(b, like)
 
 
 class MultiheadAttention(Module):
@@ -33,6 +57,10 @@ class MultiheadAttention(Module):
     positions NOT allowed to attend (True = masked), float masks are added to the scores.
     Returns ``(output, weights)``; weights are ``(N, L, S)`` averaged over heads (or ``(N, num_heads, L, S)``),
     or None when ``need_weights=False``.
+
+    The output comes from ``F.scaled_dot_product_attention`` (the fused kernel, with dropout in training); the
+    weights, which that kernel never forms, are computed separately and only when ``need_weights`` asks for them
+    (they are the probabilities before dropout). A query whose every key is masked gets a zero output.
     """
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
@@ -80,26 +108,29 @@ class MultiheadAttention(Module):
         q = F.linear(query, w_q, b_q).reshape(N, L, H, D).transpose(1, 2)  # (N, H, L, D)
         k = F.linear(key, w_k, b_k).reshape(N, S, H, D).transpose(1, 2)  # (N, H, S, D)
         v = F.linear(value, w_v, b_v).reshape(N, S, H, D).transpose(1, 2)  # (N, H, S, D)
-        scores = (q @ k.mT) * (1.0 / math.sqrt(D))  # (N, H, L, S)
-        if attn_mask is None and is_causal:
-            from .._creation import ones
-
-            attn_mask = ~ones(L, S, dtype=bool_).tril()
+        # one mask in F.scaled_dot_product_attention's convention (bool: True takes part), broadcast over
+        # (N, H, L, S); this module's bool masks mean the opposite (True = masked out), so they are inverted here
+        mask, causal = None, False
         if attn_mask is not None:
-            m = _additive(attn_mask, scores, "attn_mask")
-            if m.ndim == 3:  # (N*H, L, S)
+            m = _mask_tensor(attn_mask, q, "attn_mask")
+            if m.ndim == 3 and m.shape == (N * H, L, S):
                 m = m.reshape(N, H, L, S)
             elif m.shape != (L, S):
                 raise ShapeError(f"attn_mask of shape {m.shape} should be ({L}, {S}) or ({N * H}, {L}, {S})")
-            scores = scores + m
+            mask = ~m if m.dtype is bool_ else m
+        elif is_causal:
+            causal = True
         if key_padding_mask is not None:
-            kpm = _additive(key_padding_mask, scores, "key_padding_mask")
+            kpm = _mask_tensor(key_padding_mask, q, "key_padding_mask")
             if kpm.shape != (N, S):
                 raise ShapeError(f"key_padding_mask of shape {kpm.shape} should be ({N}, {S})")
-            scores = scores + kpm.reshape(N, 1, 1, S)
-        attn = scores.softmax(-1)
-        dropped = F.dropout(attn, self.dropout, self.training)
-        out = (dropped @ v).transpose(1, 2).reshape(N, L, E)  # (N, L, E)
+            kpm = (~kpm if kpm.dtype is bool_ else kpm).reshape(N, 1, 1, S)
+            if causal:  # is_causal joins the padding as an explicit mask
+                mask, causal = _causal(L, S), False
+            mask = _combined(mask, kpm, q)
+        dropout_p = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=causal)
+        out = out.transpose(1, 2).reshape(N, L, E)  # (N, L, E)
         out = self.out_proj(out)
         if not self.batch_first:
             out = out.transpose(0, 1)
@@ -107,6 +138,14 @@ class MultiheadAttention(Module):
             out = out.squeeze(1)
         weights = None
         if need_weights:
+            # the fused kernel never forms the weights: they are computed here, composed, only when asked for
+            # (the probabilities before dropout)
+            scores = (q @ k.mT) * (1.0 / math.sqrt(D))  # (N, H, L, S)
+            if causal:
+                mask = _causal(L, S)
+            if mask is not None:
+                scores = scores + _additive(mask, scores)
+            attn = scores.softmax(-1)
             weights = attn.mean(1) if average_attn_weights else attn
             if unbatched:
                 weights = weights.squeeze(0)

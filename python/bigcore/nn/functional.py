@@ -1,17 +1,16 @@
 """``bigcore.nn.functional``: stateless neural-network ops with PyTorch's names, arguments and defaults.
 
-Hot ops (``linear``, ``softmax``, ``layer_norm``, ``cross_entropy``, ``embedding``, ``gelu``) are single fused
-Rust calls; the losses and attention are short compositions of them.
+Hot ops (``linear``, ``softmax``, ``layer_norm``, ``cross_entropy``, ``embedding``, ``gelu``,
+``scaled_dot_product_attention``) are single fused Rust calls; the losses are short compositions of them.
 """
 
-import math
 import numbers
 
 import numpy as np
 
 from .. import _core
 from .._tracing import traced
-from .._dtype import bool_, int64
+from .._dtype import int64
 from .._tensor import Tensor, _as_c, _wrap
 from ..errors import DTypeError, ShapeError
 
@@ -275,42 +274,54 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 
 @traced("scaled_dot_product_attention")
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
-    """``softmax(q @ k^T * scale + mask) @ v``, as PyTorch's.
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """``softmax(query @ key^T * scale + mask) @ value`` in one fused kernel (flash style: no ``(L, S)`` matrix of
+    weights is ever formed), as PyTorch's.
 
-    Shape: query ``(..., L, E)``, key ``(..., S, E)``, value ``(..., S, Ev)``, output ``(..., L, Ev)``.
-    ``attn_mask`` is bool (True takes part) or additive float, broadcast to ``(..., L, S)``; ``is_causal``
-    masks out keys after each query (and cannot be combined with ``attn_mask``). ``scale`` defaults to
-    ``1 / sqrt(E)``. ``dropout_p`` drops attention weights (always applied when > 0, as in PyTorch).
+    Args:
+        query, key, value: float tensors of one dtype; their batch dims ``*`` broadcast.
+        attn_mask: bool (True = takes part in attention) or float (added to the scores), broadcastable to
+            ``(*, L, S)``; not together with ``is_causal``. No gradient flows into it.
+        dropout_p: probability of dropping each attention weight (always applied when > 0, as in PyTorch: pass 0
+            in evaluation). The mask comes from ``bigcore.manual_seed``'s generator.
+        is_causal: query ``i`` attends to keys ``j <= i`` (``tril(ones(L, S))``, top-left aligned when L != S).
+        scale: multiplies ``query @ key^T``; default ``1 / sqrt(E)``.
+        enable_gqa: key and value may have fewer heads (dim -3) than query, a divisor of its count; each serves
+            a group of consecutive query heads.
+
+    Returns:
+        The attention output. A query whose every key is masked out gets zeros (PyTorch 2.15 does the same).
+
+    Shape: query ``(*, L, E)``, key ``(*, S, E)``, value ``(*, S, Ev)``, output ``(*, L, Ev)``.
+
+    Example::
+
+        >>> q = k = v = bigcore.randn(2, 4, 16, 8)  # (B, NH, T, HS)
+        >>> F.scaled_dot_product_attention(q, k, v, is_causal=True).shape
+        (2, 4, 16, 8)
     """
-    if enable_gqa:
-        raise ValueError("enable_gqa is not supported: give key and value as many heads as query")
-    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
-        raise ShapeError(f"scaled_dot_product_attention: need at least 2-D q, k, v, got {query.shape}, {key.shape}, {value.shape}")
-    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
-        raise ShapeError(
-            f"scaled_dot_product_attention: incompatible shapes q {query.shape}, k {key.shape}, v {value.shape}"
-        )
-    L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
-    s = 1.0 / math.sqrt(E) if scale is None else float(scale)
-    scores = (query @ key.mT) * s  # (..., L, S)
-    if is_causal:
-        if attn_mask is not None:
-            raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both")
-        from .._creation import ones
-
-        causal = ones(L, S, dtype=bool_).tril()
-        scores = scores.masked_fill(~causal, float("-inf"))
-    elif attn_mask is not None:
+    if enable_gqa and query.ndim >= 3 and key.ndim >= 3 and value.ndim >= 3:
+        key, value = _repeat_kv_heads(key, query.shape[-3]), _repeat_kv_heads(value, query.shape[-3])
+    mask = None
+    if attn_mask is not None:
         mask = attn_mask if isinstance(attn_mask, Tensor) else _wrap(_as_c(attn_mask))
-        if mask.dtype is bool_:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        else:
-            scores = scores + mask
-    attn = scores.softmax(-1)
-    if dropout_p > 0.0:
-        attn = dropout(attn, dropout_p, True)
-    return attn @ value
+    return _wrap(_core.scaled_dot_product_attention(
+        query._c, key._c, value._c, None if mask is None else mask._c, float(dropout_p), bool(is_causal),
+        None if scale is None else float(scale)))
+
+
+def _repeat_kv_heads(x, heads):
+    """``x`` (..., H, S, E) with each head repeated for ``heads // H`` consecutive query heads (grouped-query
+    attention; PyTorch's ``repeat_interleave`` along dim -3)."""
+    h = x.shape[-3]
+    if h == heads:
+        return x
+    if h == 0 or heads % h:
+        raise ShapeError(f"scaled_dot_product_attention: enable_gqa needs the query's {heads} heads to be a multiple "
+                         f"of the key's and value's {h}")
+    lead, (s, e) = tuple(x.shape[:-3]), x.shape[-2:]
+    return x.unsqueeze(-3).expand(*lead, h, heads // h, s, e).reshape(*lead, heads, s, e)
 
 
 __all__ = [

@@ -98,6 +98,9 @@ pub(super) fn arm(op: &Op, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
         Op::LayerNorm { .. } => nn::layer_norm_backward(op, g, inputs)?,
         Op::CrossEntropy { .. } => vec![Some(nn::cross_entropy_backward(op, g, inputs)?), None],
         Op::Embedding => vec![None, Some(nn::embedding_backward(g, x, &inputs[1])?)],
+        Op::ScaledDotProductAttention { .. } => {
+            ops::attention::scaled_dot_product_attention_backward(op, g, inputs, y)?
+        }
         Op::Lstm => ops::recurrent::lstm_backward(g, inputs)?,
         Op::Gpt(saved) => crate::model::gpt_op::gpt_backward_op(saved, g, inputs)?,
         Op::Freed(_) => unreachable!("backward checks for freed nodes before calling an arm"),

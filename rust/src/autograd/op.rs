@@ -215,6 +215,19 @@ pub enum Op {
     },
     /// Rows of a table picked by int64 ids: inputs `[ids, weight]`.
     Embedding,
+    /// Fused scaled-dot-product attention: inputs `[q, k, v]` or `[q, k, v, mask]` (no gradient for the mask).
+    ScaledDotProductAttention {
+        /// Query i sees keys j <= i only.
+        causal: bool,
+        /// Multiplier of `q . k`.
+        scale: f64,
+        /// Dropout probability on the attention weights.
+        dropout_p: f64,
+        /// The dropout mask's Philox key, drawn once by the forward.
+        seed: u64,
+        /// Per-query log-sum-exp of the scores saved by the forward, (B * NH * T).
+        lse: Tensor,
+    },
     /// One LSTM layer over a sequence: inputs `[x, h0, c0, w_ih, w_hh]` or with a summed bias appended; the
     /// output packs `[h_1..h_T, h_T, c_T]`.
     Lstm,
@@ -270,6 +283,7 @@ impl Op {
             Op::LayerNorm { .. } => "layer_norm",
             Op::CrossEntropy { .. } => "cross_entropy",
             Op::Embedding => "embedding",
+            Op::ScaledDotProductAttention { .. } => "scaled_dot_product_attention",
             Op::Lstm => "lstm",
             Op::Gpt(_) => "gpt",
             Op::Freed(name) => name,
@@ -311,6 +325,11 @@ impl Op {
                 ("ignore_index", Attr::Int(*ignore_index)),
                 ("label_smoothing", Attr::Float(*label_smoothing)),
                 ("reduction", Attr::Str(reduction.name().into())),
+            ],
+            Op::ScaledDotProductAttention { causal, scale, dropout_p, .. } => vec![
+                ("is_causal", Attr::Bool(*causal)),
+                ("scale", Attr::Float(*scale)),
+                ("dropout_p", Attr::Float(*dropout_p)),
             ],
             _ => vec![],
         }

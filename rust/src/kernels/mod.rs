@@ -3,6 +3,7 @@
 //! backward accumulating with `+=`).
 
 pub mod activation;
+pub mod attention;
 pub mod cross_entropy;
 pub mod elementwise;
 pub mod embedding;

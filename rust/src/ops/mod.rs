@@ -1,6 +1,7 @@
 //! Differentiable operations, by family. Each computes with kernels, records its [`Op`](crate::autograd::Op)
 //! on the output, and returns the tensor. Methods on [`Tensor`] follow PyTorch's names.
 
+pub mod attention;
 pub mod creation;
 pub mod elementwise;
 pub mod linalg;

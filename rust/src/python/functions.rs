@@ -280,6 +280,25 @@ fn embedding(py: Python<'_>, ids: P<'_>, weight: P<'_>) -> PyResult<PyTensor> {
 }
 
 #[pyfunction]
+#[pyo3(signature = (q, k, v, mask=None, dropout_p=0.0, causal=false, scale=None))]
+#[allow(clippy::too_many_arguments)]
+fn scaled_dot_product_attention(
+    py: Python<'_>,
+    q: P<'_>,
+    k: P<'_>,
+    v: P<'_>,
+    mask: Option<P<'_>>,
+    dropout_p: f64,
+    causal: bool,
+    scale: Option<f64>,
+) -> PyResult<PyTensor> {
+    let (q, k, v, m) = (q.t.clone(), k.t.clone(), v.t.clone(), mask.map(|m| m.t.clone()));
+    run(py, "scaled_dot_product_attention", move || {
+        ops::attention::scaled_dot_product_attention(&q, &k, &v, m.as_ref(), causal, dropout_p, scale)
+    })
+}
+
+#[pyfunction]
 #[pyo3(signature = (x, h0, c0, w_ih, w_hh, bias=None))]
 fn lstm(
     py: Python<'_>,
@@ -419,6 +438,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         cross_entropy,
         embedding,
         dropout,
+        scaled_dot_product_attention,
         lstm,
         full,
         arange,
