@@ -16,9 +16,9 @@
 //! ```
 //! then `logits = layer_norm_f(x_L) @ wte^T` (B, T, V), the head tied to the token embedding.
 
-use super::attention::{causal_attention_backward, causal_attention_forward};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
+use crate::kernels::attention::{self, AttentionSpec, Layout, Mask, QkvGrads};
 use crate::kernels::gelu::{gelu_backward, gelu_forward, Gelu};
 use crate::kernels::gemm::{gemm, gemm_bias, Kernel, MatRef};
 use crate::kernels::layernorm;
@@ -310,6 +310,23 @@ impl<T> SyncPtr<T> {
     }
 }
 
+/// Causal self-attention reading q, k and v in place from the (B, T, 3C) QKV projection and writing the heads
+/// side by side into (B, T, C), the rows c_proj reads.
+fn attention_spec<T>(d: &Dims) -> AttentionSpec<'static, T> {
+    let hs = d.c / d.nh;
+    AttentionSpec {
+        dims: attention::Dims { b: d.b, nh: d.nh, t: d.t, s: d.t, hs, hv: hs },
+        q: Layout::qkv(0, d.nh, d.t, hs),
+        k: Layout::qkv(1, d.nh, d.t, hs),
+        v: Layout::qkv(2, d.nh, d.t, hs),
+        out: Layout::bthd(d.nh, d.t, hs),
+        causal: true,
+        mask: Mask::None,
+        scale: 1.0 / (hs as f64).sqrt(),
+        dropout: None,
+    }
+}
+
 /// The whole forward: fills `acts` and writes `logits` (B, T, V). `idx` is (B, T), ids in `0..V`.
 pub fn gpt_forward<T: Kernel>(acts: &mut Acts<T>, logits: &mut [T], p: &Params<'_, T>, idx: &[i64]) {
     let d = acts.dims;
@@ -327,7 +344,7 @@ pub fn gpt_forward<T: Kernel>(acts: &mut Acts<T>, logits: &mut [T], p: &Params<'
         layernorm::layer_norm_forward(ln1, m1, r1, x, Some(p.w(l, P::Ln1)), p.b(l, P::Ln1), c, EPS);
         linear(qkv, ln1, p.w(l, P::Attn), p.b(l, P::Attn), bt, 3 * c, c, T::ZERO);
         let lse = &mut a.att_lse[l * d.b * d.nh * d.t..(l + 1) * d.b * d.nh * d.t];
-        causal_attention_forward(atty, lse, qkv, d.b, d.t, c, d.nh);
+        attention::attention_forward(atty, lse, qkv, qkv, qkv, &attention_spec(&d)).expect("the arena fits the dims");
         let x2 = &mut a.residual2[l * bt * c..(l + 1) * bt * c];
         x2.copy_from_slice(x);
         linear(x2, atty, p.w(l, P::AttnProj), p.b(l, P::AttnProj), bt, c, c, T::ONE);
@@ -430,7 +447,9 @@ pub fn gpt_backward<T: Kernel>(
         }
         a.dqkv.iter_mut().for_each(|x| *x = T::ZERO);
         let lse = &a.att_lse[l * d.b * d.nh * d.t..(l + 1) * d.b * d.nh * d.t];
-        causal_attention_backward(&mut a.dqkv, &a.datty, qkv, atty, lse, d.b, d.t, c, d.nh);
+        let dqkv = QkvGrads::Fused(&mut a.dqkv);
+        attention::attention_backward(dqkv, &a.datty, qkv, qkv, qkv, atty, lse, &attention_spec(&d))
+            .expect("the arena fits the dims");
         {
             let (gw, gb) = split_wb(grads, g(P::Attn as usize), bias);
             linear_backward(Some(&mut a.dln), gw, gb, &a.dqkv, ln1, p.w(l, P::Attn), &a.ones, (bt, 3 * c, c));
