@@ -14,6 +14,7 @@ matrices only, lr 6e-4, betas (0.9, 0.95), weight decay 0.1):
 """
 
 import argparse
+import functools
 import importlib.util
 import os
 import resource
@@ -122,8 +123,8 @@ def make_torch(cfg, x, y, threads):
 def contenders():
     """Name -> constructor ``(cfg, x, y, threads) -> step``. Add a contender with one line here."""
     out = {
-        "bigcore": make_bigcore,
-        # "bigcore fused": functools.partial(make_bigcore, fused=True),
+        "bigcore fused": functools.partial(make_bigcore, fused=True),
+        "bigcore composed": functools.partial(make_bigcore, fused=False),
     }
     if importlib.util.find_spec("torch") is not None:
         out["pytorch"] = make_torch
@@ -205,14 +206,14 @@ def main():
         versions += f", PyTorch {torch.__version__}"
     print(f"GPT training step, {args.threads} threads, median of {args.rounds} interleaved rounds "
           f"after {args.warmup} warm-up steps; {versions}")
-    print(f"{'config':<14} {'contender':<15} {'median ms':>10} {'min ms':>9} {'vs pytorch':>11} {'peak MiB':>9}")
+    print(f"{'config':<14} {'contender':<17} {'median ms':>10} {'min ms':>9} {'vs pytorch':>11} {'peak MiB':>9}")
     for name in names:
         times = time_steps(name, args)
         med = {c: statistics.median(t) for c, t in times.items()}
         for c, t in times.items():
             ratio = f"{med['pytorch'] / med[c]:.2f}x" if "pytorch" in med else "-"
             mem = "-" if args.no_memory else f"{peak_memory_mib(name, c, args):.0f}"
-            print(f"{name:<14} {c:<15} {med[c] * 1e3:>10.1f} {min(t) * 1e3:>9.1f} {ratio:>11} {mem:>9}", flush=True)
+            print(f"{name:<14} {c:<17} {med[c] * 1e3:>10.1f} {min(t) * 1e3:>9.1f} {ratio:>11} {mem:>9}", flush=True)
 
 
 if __name__ == "__main__":

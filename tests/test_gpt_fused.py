@@ -117,18 +117,39 @@ def test_eval_and_no_grad_forwards_are_fused_too(rng):
 
 
 def test_the_composed_path_runs_where_the_fused_one_does_not_apply(rng):
-    cfg = GPTConfig(block_size=9, vocab_size=11, n_layer=1, n_head=2, n_embd=8, dropout=0.5)
+    cfg = GPTConfig(block_size=9, vocab_size=11, n_layer=1, n_head=2, n_embd=8)
     model = GPT(cfg)
-    idx = bigcore.tensor(rng.integers(0, 11, (2, 9)))
-    # dropout while training: composed (the fused engine has no dropout); different masks each call
-    model.train()
-    assert model._fused_params() is None
-    assert not np.array_equal(model(idx)[0].numpy(), model(idx)[0].numpy())
-    model.eval()
     assert model._fused_params() is not None
-    # an untied head
-    model.lm_head.weight = bigcore.nn.Parameter(model.lm_head.weight.detach() * 2)
+    model.lm_head.weight = bigcore.nn.Parameter(model.lm_head.weight.detach() * 2)  # an untied head
     assert model._fused_params() is None
+    model = GPT(cfg)
+    model.transformer.h[0].mlp = bigcore.nn.Identity()  # a replaced module
+    assert model._fused_params() is None
+    model = GPT(GPTConfig(block_size=9, vocab_size=11, n_layer=1, n_head=2, n_embd=8, dropout=0.3))
+    assert model._fused_params() is not None
+    model.transformer.h[0].attn.resid_dropout.p = 0.0  # one site's probability changed
+    assert model._fused_params() is None
+
+
+def test_fused_dropout_is_reproducible_and_off_in_eval(rng):
+    cfg = GPTConfig(block_size=9, vocab_size=11, n_layer=2, n_head=2, n_embd=8, dropout=0.3)
+    model = GPT(cfg, dtype=bigcore.float64)
+    assert model._fused_params() is not None  # dropout in training runs fused too
+    idx, targets = bigcore.tensor(rng.integers(0, 11, (2, 9))), bigcore.tensor(rng.integers(0, 11, (2, 9)))
+    bigcore.manual_seed(7)
+    a, loss_a = model(idx, targets)
+    bigcore.manual_seed(7)
+    b, _ = model(idx, targets)
+    c, _ = model(idx, targets)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())  # same seed, same masks
+    assert not np.array_equal(a.numpy(), c.numpy())  # the generator moved on: new masks
+    loss_a.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.eval()
+    composed = GPT(cfg, dtype=bigcore.float64, fused=False)
+    composed.load_state_dict(model.state_dict())
+    composed.eval()
+    np.testing.assert_allclose(model(idx)[0].numpy(), composed(idx)[0].numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_copies_and_pickles_get_their_own_arena(rng):

@@ -93,7 +93,7 @@ fn fused_gpt_matches_the_composed_model_in_f64() {
     for (b, t, c, nh, v, layers, block, bias) in
         [(2, 7, 12, 3, 97, 2, 9, true), (1, 5, 6, 3, 11, 1, 5, false), (3, 1, 8, 2, 13, 0, 4, true)]
     {
-        let cfg = GptConfig { n_layer: layers, n_head: nh, bias };
+        let cfg = GptConfig { n_layer: layers, n_head: nh, bias, dropout: 0.0 };
         let p = params(cfg, c, v, block, 7 + t as u64);
         assert_eq!(p.len(), param_count(layers, bias));
         let mut rng = Rng::seeded(3);
@@ -118,7 +118,7 @@ fn fused_gpt_matches_the_composed_model_in_f64() {
 
 #[test]
 fn fused_gpt_rejects_bad_input_with_clear_errors() {
-    let cfg = GptConfig { n_layer: 1, n_head: 2, bias: true };
+    let cfg = GptConfig { n_layer: 1, n_head: 2, bias: true, dropout: 0.0 };
     let p = params(cfg, 4, 5, 3, 1);
     let cache = GptCache::new();
     let ids = |v: Vec<i64>, s: &[usize]| Tensor::from_vec(v, s).unwrap();
@@ -134,8 +134,52 @@ fn fused_gpt_rejects_bad_input_with_clear_errors() {
     assert!(matches!(e, Error::InvalidArgument { .. }), "{e}");
     let e = gpt(&ids(vec![0, 1], &[1, 2]), &p, GptConfig { n_head: 3, ..cfg }, &cache).unwrap_err();
     assert!(e.to_string().contains("not divisible"), "{e}");
+    let e = gpt(&ids(vec![0, 1], &[1, 2]), &p, GptConfig { dropout: 1.0, ..cfg }, &cache).unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument { .. }) && e.to_string().contains("dropout"), "{e}");
     let mut wrong = p.clone();
     wrong[3] = ops::zeros(&[7], DType::F64).unwrap();
     let e = gpt(&ids(vec![0, 1], &[1, 2]), &wrong, cfg, &cache).unwrap_err();
     assert!(matches!(e, Error::Shape { .. }) && e.to_string().contains("[7]"), "{e}");
+}
+
+#[test]
+fn fused_gpt_with_dropout_has_gradients_matching_finite_differences() {
+    // the masks are a function of the seed drawn from the library's generator: reseeding before each forward
+    // makes the output a deterministic function of the weights, so finite differences check that the backward
+    // regenerates the forward's masks at all four sites
+    let cfg = GptConfig { n_layer: 2, n_head: 2, bias: true, dropout: 0.3 };
+    let (b, t, c, v) = (2, 5, 4, 7);
+    let p = params(cfg, c, v, 6, 11);
+    let idx = Tensor::from_vec(vec![1i64, 6, 0, 3, 3, 2, 5, 4, 1, 0], &[b, t]).unwrap();
+    let cache = GptCache::new();
+    let mut rng = Rng::seeded(5);
+    let g = randn(&[b, t, v], 1.0, 0.0, &mut rng);
+    let run = |p: &[Tensor]| {
+        bigcore::random::manual_seed(1234);
+        gpt(&idx, p, cfg, &cache).unwrap()
+    };
+    let out = run(&p);
+    bigcore::random::manual_seed(99);
+    let other = gpt(&idx, &p, cfg, &cache).unwrap();
+    assert_ne!(out.to_vec::<f64>().unwrap(), other.to_vec::<f64>().unwrap(), "another seed, other masks");
+    let eval = gpt(&idx, &p, GptConfig { dropout: 0.0, ..cfg }, &cache).unwrap();
+    assert_ne!(out.to_vec::<f64>().unwrap(), eval.to_vec::<f64>().unwrap(), "dropout changes the output");
+    let analytic = grads_of(&out, &p, &g);
+    let _ng = bigcore::autograd::NoGradGuard::new();
+    let h = 1e-6;
+    for (i, x) in p.iter().enumerate() {
+        let base = x.to_vec::<f64>().unwrap();
+        for j in (0..base.len()).step_by(3) {
+            let eval_at = |delta: f64| {
+                let mut q = p.clone();
+                let mut w = base.clone();
+                w[j] += delta;
+                q[i] = Tensor::from_vec(w, x.shape()).unwrap();
+                run(&q).mul(&g).unwrap().sum(None, false).unwrap().item().unwrap()
+            };
+            let numeric = (eval_at(h) - eval_at(-h)) / (2.0 * h);
+            let tol = 1e-6 + 1e-5 * numeric.abs();
+            assert!((analytic[i][j] - numeric).abs() < tol, "param {i}[{j}]: {} vs {numeric}", analytic[i][j]);
+        }
+    }
 }

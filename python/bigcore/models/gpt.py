@@ -165,7 +165,10 @@ class GPT(nn.Module):
     engine and the whole backward as one more (``rust/src/model/gpt.rs``: kernels called directly, activations in
     an arena reused across steps of one shape); ``fused=False`` composes the ``nn`` layers below, the readable
     reference the fused path is tested against (equal logits, loss and gradients). The composed path also runs
-    when the fused one cannot: dropout while training, or modules replaced after construction.
+    when the fused one cannot: an untied head, modules replaced after construction, or dropout probabilities
+    changed on single modules (the engine applies ``config.dropout`` at every site). With dropout while
+    training the two paths draw different masks (the fused one from Philox counters, regenerated in its
+    backward), so they agree in distribution, not sample by sample.
 
     Args:
         config: a :class:`GPTConfig`.
@@ -265,8 +268,9 @@ class GPT(nn.Module):
         B, T = self._check_input(idx, targets)
         params = self._fused_params()
         if params is not None:
+            dropout = self.config.dropout if self.training else 0.0
             logits = _wrap(_core.gpt(idx._c, [p._c for p in params], self.config.n_layer, self.config.n_head,
-                                     self.config.bias, self._arena))  # (B, T, V)
+                                     self.config.bias, self._arena, dropout))  # (B, T, V)
         else:
             logits = self._composed_logits(idx, T)  # (B, T, V)
         if targets is None:
@@ -277,14 +281,19 @@ class GPT(nn.Module):
 
     def _fused_params(self):
         """The parameters in the fused engine's order, or None when the fused path does not apply."""
-        if not self.fused or (self.training and self.config.dropout > 0) or _tracing.is_exporting():
+        if not self.fused or _tracing.is_exporting():
             return None  # exporting to ONNX takes the composed path: the fused op has no ONNX form
         t = self.transformer
         if self.lm_head.weight is not t.wte.weight or type(t.ln_f) is not nn.LayerNorm or t.ln_f.eps != 1e-5:
             return None
+        p_drop = self.config.dropout
+        if t.drop.p != p_drop:
+            return None  # the fused engine applies one dropout probability at every site
         params = [t.wte.weight, t.wpe.weight]  # (V, C), (block_size, C)
         for block in t.h:
             if type(block) is not Block or type(block.attn) is not CausalSelfAttention or type(block.mlp) is not MLP:
+                return None
+            if (block.attn.dropout, block.attn.resid_dropout.p, block.mlp.dropout.p) != (p_drop, p_drop, p_drop):
                 return None
             for m in (block.ln_1, block.attn.c_attn, block.attn.c_proj, block.ln_2, block.mlp.c_fc, block.mlp.c_proj):
                 params.append(m.weight)

@@ -5,7 +5,12 @@
 //!
 //! This file is the arithmetic only: no `Tensor`, no autograd, no Python (`gpt_op.rs` wraps it as one autograd op,
 //! and `python/bigcore/models/gpt.py` composes the same model from `nn` layers as the reference it is tested
-//! against). Dropout is not here: a model with dropout in training mode runs the composed path.
+//! against).
+//!
+//! Dropout, at nanoGPT's four sites (the embeddings' sum, the attention weights, the output of each block's two
+//! residual branches), draws from Philox counters under one seed per forward (`kernels::dropout` and the
+//! attention kernel's own), so the backward regenerates the masks instead of storing them; each site of each
+//! layer has its own stream.
 //!
 //! Per layer (pre-norm, as nanoGPT):
 //! ```text
@@ -19,6 +24,7 @@
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::attention::{self, AttentionSpec, Layout, Mask, QkvGrads};
+use crate::kernels::dropout;
 use crate::kernels::gelu::{gelu_backward, gelu_forward, Gelu};
 use crate::kernels::gemm::{gemm, gemm_bias, Kernel, MatRef};
 use crate::kernels::layernorm;
@@ -138,6 +144,7 @@ pub fn param_shapes(n_layer: usize, c: usize, v: usize, block_size: usize, bias:
 /// scratch buffers. Sized for one [`Dims`] and reused while the dims stay the same.
 pub struct Acts<T> {
     dims: Dims,
+    dropout: Option<Dropout>,
     encoded: Vec<T>,   // (B, T, C) token + position embeddings
     ln1: Vec<T>,       // (L, B, T, C)
     ln1_mean: Vec<T>,  // (L, B, T)
@@ -158,6 +165,7 @@ pub struct Acts<T> {
     // backward scratch
     dresidual: Vec<T>, // (B, T, C)
     dln: Vec<T>,       // (B, T, C)
+    dproj: Vec<T>,     // (B, T, C) a residual branch's gradient through its dropout mask
     datty: Vec<T>,     // (B, T, C)
     dqkv: Vec<T>,      // (B, T, 3C)
     dfch: Vec<T>,      // (B, T, 4C)
@@ -181,6 +189,7 @@ impl<T: Float> Acts<T> {
         let lbt = bt.checked_mul(l);
         Ok(Acts {
             dims: d,
+            dropout: None,
             encoded: z(btc)?,
             ln1: z(lbtc)?,
             ln1_mean: z(lbt)?,
@@ -200,6 +209,7 @@ impl<T: Float> Acts<T> {
             lnf_rstd: z(Some(bt))?,
             dresidual: z(btc)?,
             dln: z(btc)?,
+            dproj: z(btc)?,
             datty: z(btc)?,
             dqkv: z(btc.and_then(|x| x.checked_mul(3)))?,
             dfch: z(btc.and_then(|x| x.checked_mul(4)))?,
@@ -310,9 +320,43 @@ impl<T> SyncPtr<T> {
     }
 }
 
+/// Dropout of one forward: the probability and the Philox key its masks are drawn under.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dropout {
+    /// Drop probability in (0, 1).
+    pub p: f64,
+    /// One draw of the library's generator.
+    pub seed: u64,
+}
+
+/// The dropout sites of a layer (the embedding's is layer `usize::MAX`'s `Site::Embedding`).
+#[derive(Clone, Copy)]
+enum Site {
+    Embedding = 0,
+    AttnResidual = 1,
+    MlpResidual = 2,
+    AttnWeights = 3,
+}
+
+impl Dropout {
+    fn stream(site: Site, layer: usize) -> u64 {
+        ((layer as u64) << 8) | site as u64
+    }
+    fn mask(&self, site: Site, layer: usize) -> dropout::Mask {
+        dropout::Mask { p: self.p, seed: self.seed, stream: Self::stream(site, layer) }
+    }
+    /// The attention kernel keys its counters by (head, query, key) only: each layer gets its own key.
+    fn attention(&self, layer: usize) -> attention::Dropout {
+        let mut z = self.seed ^ Self::stream(Site::AttnWeights, layer).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        attention::Dropout { p: self.p, seed: z ^ (z >> 31) }
+    }
+}
+
 /// Causal self-attention reading q, k and v in place from the (B, T, 3C) QKV projection and writing the heads
 /// side by side into (B, T, C), the rows c_proj reads.
-fn attention_spec<T>(d: &Dims) -> AttentionSpec<'static, T> {
+fn attention_spec<T>(d: &Dims, dropout: Option<attention::Dropout>) -> AttentionSpec<'static, T> {
     let hs = d.c / d.nh;
     AttentionSpec {
         dims: attention::Dims { b: d.b, nh: d.nh, t: d.t, s: d.t, hs, hv: hs },
@@ -323,16 +367,30 @@ fn attention_spec<T>(d: &Dims) -> AttentionSpec<'static, T> {
         causal: true,
         mask: Mask::None,
         scale: 1.0 / (hs as f64).sqrt(),
-        dropout: None,
+        dropout,
     }
 }
 
-/// The whole forward: fills `acts` and writes `logits` (B, T, V). `idx` is (B, T), ids in `0..V`.
-pub fn gpt_forward<T: Kernel>(acts: &mut Acts<T>, logits: &mut [T], p: &Params<'_, T>, idx: &[i64]) {
+/// The whole forward: fills `acts` and writes `logits` (B, T, V). `idx` is (B, T), ids in `0..V`; `dropout`
+/// when training with a nonzero probability.
+pub fn gpt_forward<T: Kernel>(
+    acts: &mut Acts<T>,
+    logits: &mut [T],
+    p: &Params<'_, T>,
+    idx: &[i64],
+    dropout: Option<Dropout>,
+) {
     let d = acts.dims;
     let (bt, c, l_n) = (d.bt(), d.c, d.l);
     let a = acts;
-    encoder_forward(&mut a.encoded, idx, p.wte(), p.wpe(), d.t, c);
+    a.dropout = dropout;
+    match dropout {
+        None => encoder_forward(&mut a.encoded, idx, p.wte(), p.wpe(), d.t, c),
+        Some(drop) => {
+            encoder_forward(&mut a.dln, idx, p.wte(), p.wpe(), d.t, c);
+            dropout::dropout_forward(&mut a.encoded, &a.dln, drop.mask(Site::Embedding, 0));
+        }
+    }
     for l in 0..l_n {
         let x: &[T] = if l == 0 { &a.encoded } else { &a.residual3[(l - 1) * bt * c..l * bt * c] };
         let (ln1, qkv, atty) = (
@@ -344,10 +402,20 @@ pub fn gpt_forward<T: Kernel>(acts: &mut Acts<T>, logits: &mut [T], p: &Params<'
         layernorm::layer_norm_forward(ln1, m1, r1, x, Some(p.w(l, P::Ln1)), p.b(l, P::Ln1), c, EPS);
         linear(qkv, ln1, p.w(l, P::Attn), p.b(l, P::Attn), bt, 3 * c, c, T::ZERO);
         let lse = &mut a.att_lse[l * d.b * d.nh * d.t..(l + 1) * d.b * d.nh * d.t];
-        attention::attention_forward(atty, lse, qkv, qkv, qkv, &attention_spec(&d)).expect("the arena fits the dims");
+        let spec = attention_spec(&d, dropout.map(|drop| drop.attention(l)));
+        attention::attention_forward(atty, lse, qkv, qkv, qkv, &spec).expect("the arena fits the dims");
         let x2 = &mut a.residual2[l * bt * c..(l + 1) * bt * c];
         x2.copy_from_slice(x);
-        linear(x2, atty, p.w(l, P::AttnProj), p.b(l, P::AttnProj), bt, c, c, T::ONE);
+        residual_branch(
+            x2,
+            &mut a.dln,
+            atty,
+            p.w(l, P::AttnProj),
+            p.b(l, P::AttnProj),
+            (bt, c, c),
+            dropout,
+            (Site::AttnResidual, l),
+        );
         let (ln2, m2, r2) = (
             &mut a.ln2[l * bt * c..(l + 1) * bt * c],
             &mut a.ln2_mean[l * bt..(l + 1) * bt],
@@ -360,7 +428,17 @@ pub fn gpt_forward<T: Kernel>(acts: &mut Acts<T>, logits: &mut [T], p: &Params<'
         gelu_forward(fchg, fch, Gelu::Tanh);
         let x3 = &mut a.residual3[l * bt * c..(l + 1) * bt * c];
         x3.copy_from_slice(x2);
-        linear(x3, fchg, p.w(l, P::MlpProj), p.b(l, P::MlpProj), bt, c, 4 * c, T::ONE);
+        let dims = (bt, c, 4 * c);
+        residual_branch(
+            x3,
+            &mut a.dln,
+            fchg,
+            p.w(l, P::MlpProj),
+            p.b(l, P::MlpProj),
+            dims,
+            dropout,
+            (Site::MlpResidual, l),
+        );
     }
     let x: &[T] = if l_n == 0 { &a.encoded } else { &a.residual3[(l_n - 1) * bt * c..] };
     layernorm::layer_norm_forward(
@@ -377,6 +455,45 @@ pub fn gpt_forward<T: Kernel>(acts: &mut Acts<T>, logits: &mut [T], p: &Params<'
     gemm(bt, d.v, c, T::ONE, mat(&a.lnf, c), mat_t(p.wte(), c), T::ZERO, logits, d.v);
 }
 
+/// `x += dropout(inp @ w^T + b)`: without dropout the product adds straight into `x` (GEMM with beta 1); with
+/// it, the product goes to `scratch` and its kept elements are added.
+#[allow(clippy::too_many_arguments)]
+fn residual_branch<T: Kernel>(
+    x: &mut [T],
+    scratch: &mut [T],
+    inp: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    (m, n, k): (usize, usize, usize),
+    dropout: Option<Dropout>,
+    (site, layer): (Site, usize),
+) {
+    match dropout {
+        None => linear(x, inp, w, bias, m, n, k, T::ONE),
+        Some(drop) => {
+            linear(scratch, inp, w, bias, m, n, k, T::ZERO);
+            dropout::dropout_backward(x, scratch, drop.mask(site, layer)); // x += scratch * z
+        }
+    }
+}
+
+/// The gradient reaching a residual branch's projection: `dx` itself, or `dx * z` (in `scratch`) with dropout.
+fn branch_grad<'a, T: Float>(
+    dx: &'a [T],
+    scratch: &'a mut [T],
+    dropout: Option<Dropout>,
+    site: Site,
+    layer: usize,
+) -> &'a [T] {
+    match dropout {
+        None => dx,
+        Some(drop) => {
+            dropout::dropout_forward(scratch, dx, drop.mask(site, layer));
+            scratch
+        }
+    }
+}
+
 /// The whole backward from `dlogits` (B, T, V): accumulates every parameter's gradient into `grads` (same
 /// order and shapes as [`Params::all`], zero-filled by the caller or holding gradients to add to).
 pub fn gpt_backward<T: Kernel>(
@@ -389,6 +506,7 @@ pub fn gpt_backward<T: Kernel>(
     let d = acts.dims;
     let (bt, c, l_n, v) = (d.bt(), d.c, d.l, d.v);
     let a = acts;
+    let drop = a.dropout;
     let per = p.per();
     let bias = p.bias;
     // the head: dlnf = dlogits @ wte, dwte += dlogits^T @ lnf
@@ -426,8 +544,9 @@ pub fn gpt_backward<T: Kernel>(
         // x3 = x2 + fchg @ W_mproj^T + b
         {
             let (gw, gb) = split_wb(grads, g(P::MlpProj as usize), bias);
+            let dx3 = branch_grad(&a.dresidual, &mut a.dproj, drop, Site::MlpResidual, l);
             let dims = (bt, c, 4 * c);
-            linear_backward(Some(&mut a.dfch_gelu), gw, gb, &a.dresidual, fchg, p.w(l, P::MlpProj), &a.ones, dims);
+            linear_backward(Some(&mut a.dfch_gelu), gw, gb, dx3, fchg, p.w(l, P::MlpProj), &a.ones, dims);
         }
         a.dfch.iter_mut().for_each(|x| *x = T::ZERO);
         gelu_backward(&mut a.dfch, &a.dfch_gelu, fch, Gelu::Tanh);
@@ -443,12 +562,14 @@ pub fn gpt_backward<T: Kernel>(
         // x2 = x + atty @ W_proj^T + b
         {
             let (gw, gb) = split_wb(grads, g(P::AttnProj as usize), bias);
-            linear_backward(Some(&mut a.datty), gw, gb, &a.dresidual, atty, p.w(l, P::AttnProj), &a.ones, (bt, c, c));
+            let dx2 = branch_grad(&a.dresidual, &mut a.dproj, drop, Site::AttnResidual, l);
+            linear_backward(Some(&mut a.datty), gw, gb, dx2, atty, p.w(l, P::AttnProj), &a.ones, (bt, c, c));
         }
         a.dqkv.iter_mut().for_each(|x| *x = T::ZERO);
         let lse = &a.att_lse[l * d.b * d.nh * d.t..(l + 1) * d.b * d.nh * d.t];
         let dqkv = QkvGrads::Fused(&mut a.dqkv);
-        attention::attention_backward(dqkv, &a.datty, qkv, qkv, qkv, atty, lse, &attention_spec(&d))
+        let spec = attention_spec(&d, drop.map(|drop| drop.attention(l)));
+        attention::attention_backward(dqkv, &a.datty, qkv, qkv, qkv, atty, lse, &spec)
             .expect("the arena fits the dims");
         {
             let (gw, gb) = split_wb(grads, g(P::Attn as usize), bias);
@@ -461,7 +582,8 @@ pub fn gpt_backward<T: Kernel>(
         }
     }
     let (dwte, rest) = grads.split_at_mut(1);
-    encoder_backward(&mut dwte[0], &mut rest[0], &a.dresidual, idx, d.t, c);
+    let dx = branch_grad(&a.dresidual, &mut a.dproj, drop, Site::Embedding, 0);
+    encoder_backward(&mut dwte[0], &mut rest[0], dx, idx, d.t, c);
 }
 
 /// The weight's and (when `bias`) the bias's gradient buffers, at `grads[i]` and `grads[i + 1]`.

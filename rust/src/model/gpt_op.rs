@@ -6,18 +6,19 @@
 //! and handed back when the op is freed (after `backward`, or when the logits are dropped), so training steps of
 //! one shape reuse one arena instead of faulting fresh pages in every step.
 
-use super::gpt::{gpt_backward, gpt_forward, param_count, param_shapes, Acts, Dims, Params};
+use super::gpt::{gpt_backward, gpt_forward, param_count, param_shapes, Acts, Dims, Dropout, Params};
 use crate::autograd::{record, Op};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::kernels::gemm::Kernel;
 use crate::ops::converted;
+use crate::random::with_rng;
 use crate::storage::try_filled;
 use crate::tensor::Tensor;
 use std::sync::{Arc, Mutex};
 
 /// The model's hyper-parameters the tensors' shapes do not tell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GptConfig {
     /// Transformer blocks.
     pub n_layer: usize,
@@ -25,6 +26,8 @@ pub struct GptConfig {
     pub n_head: usize,
     /// Whether the linear layers and layer norms have biases.
     pub bias: bool,
+    /// Dropout probability for this call (the model's in training, 0 in evaluation).
+    pub dropout: f64,
 }
 
 enum AnyActs {
@@ -100,6 +103,9 @@ fn borrow_acts<T: Element + crate::Float>(
 /// Check the inputs and return the dims; `params` in [`Params::all`]'s order.
 fn check(idx: &Tensor, params: &[Tensor], cfg: GptConfig) -> Result<Dims> {
     let op = "gpt";
+    if !(0.0..1.0).contains(&cfg.dropout) {
+        return Err(Error::invalid(op, format!("dropout probability has to be in [0, 1), but got {}", cfg.dropout)));
+    }
     let n = param_count(cfg.n_layer, cfg.bias);
     if params.len() != n {
         return Err(Error::invalid(
@@ -160,7 +166,8 @@ fn forward_t<T: Kernel>(
     let guards: Vec<_> = params.iter().map(Tensor::storage).collect();
     let p = Params { all: guards.iter().map(|g| g.as_slice::<T>()).collect(), bias: cfg.bias };
     let ids = idx.storage();
-    gpt_forward(&mut acts, &mut logits, &p, ids.as_slice::<i64>());
+    let dropout = (cfg.dropout > 0.0).then(|| Dropout { p: cfg.dropout, seed: with_rng(|r| r.next_u64()) });
+    gpt_forward(&mut acts, &mut logits, &p, ids.as_slice::<i64>(), dropout);
     Ok((Tensor::from_storage(T::into_storage(logits), shape.to_vec()), acts))
 }
 

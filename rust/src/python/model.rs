@@ -42,8 +42,11 @@ impl PyGptCache {
     }
 }
 
-/// The fused GPT forward: logits (B, T, V) of int64 ids (B, T); `params` in nanoGPT's order without the head.
+/// The fused GPT forward: logits (B, T, V) of int64 ids (B, T); `params` in nanoGPT's order without the head;
+/// `dropout` the probability for this call (0 in evaluation).
 #[pyfunction]
+#[pyo3(signature = (idx, params, n_layer, n_head, bias, cache, dropout=0.0))]
+#[allow(clippy::too_many_arguments)]
 fn gpt(
     py: Python<'_>,
     idx: P<'_>,
@@ -52,11 +55,12 @@ fn gpt(
     n_head: usize,
     bias: bool,
     cache: &PyGptCache,
+    dropout: f64,
 ) -> PyResult<PyTensor> {
     let idx = idx.t.clone();
     let params: Vec<Tensor> = params.iter().map(|p| p.t.clone()).collect();
     let cache = cache.cache.clone();
-    let cfg = GptConfig { n_layer, n_head, bias };
+    let cfg = GptConfig { n_layer, n_head, bias, dropout };
     detached(py, "gpt", move || gpt_op::gpt(&idx, &params, cfg, &cache)).map(PyTensor::from)
 }
 
