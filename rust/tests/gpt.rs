@@ -183,3 +183,54 @@ fn fused_gpt_with_dropout_has_gradients_matching_finite_differences() {
         }
     }
 }
+
+#[test]
+fn kv_cache_steps_give_the_full_forwards_logits_token_by_token() {
+    use bigcore::model::gpt_op::GptKv;
+    for (bias, b, t, dtype_f32) in [(true, 2, 9, false), (false, 1, 7, false), (true, 3, 8, true)] {
+        let cfg = GptConfig { n_layer: 2, n_head: 3, bias, dropout: 0.0 };
+        let (c, v, block) = (12, 17, 9);
+        let mut p = params(cfg, c, v, block, 21);
+        if dtype_f32 {
+            p = p.iter().map(|x| x.to_dtype(DType::F32).unwrap()).collect();
+        }
+        let mut rng = Rng::seeded(8);
+        let ids: Vec<i64> = (0..b * t).map(|_| (rng.next_u64() % v as u64) as i64).collect();
+        let idx = Tensor::from_vec(ids.clone(), &[b, t]).unwrap();
+        let _ng = bigcore::autograd::NoGradGuard::new();
+        let full = gpt(&idx, &p, cfg, &GptCache::new()).unwrap().to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap();
+        let mut kv = GptKv::new(&p, cfg, b).unwrap();
+        let prompt = 3;
+        let cols = |lo: usize, hi: usize| {
+            let v: Vec<i64> = (0..b).flat_map(|r| ids[r * t + lo..r * t + hi].to_vec()).collect();
+            Tensor::from_vec(v, &[b, hi - lo]).unwrap()
+        };
+        let tol = if dtype_f32 { 2e-5 } else { 1e-10 };
+        let mut check = |logits: Tensor, pos: usize| {
+            let got = logits.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap();
+            for r in 0..b {
+                for j in 0..v {
+                    let want = full[(r * t + pos) * v + j];
+                    assert!((got[r * v + j] - want).abs() <= tol * (1.0 + want.abs()), "row {r} position {pos}");
+                }
+            }
+        };
+        check(kv.step(&cols(0, prompt)).unwrap(), prompt - 1); // prefill
+        for pos in prompt..t - 2 {
+            check(kv.step(&cols(pos, pos + 1)).unwrap(), pos); // decode
+        }
+        check(kv.step(&cols(t - 2, t)).unwrap(), t - 1); // two tokens in one call after the prefill
+        assert_eq!(kv.len(), t);
+        while kv.len() < block {
+            kv.step(&cols(0, 1)).unwrap();
+        }
+        let e = kv.step(&cols(0, 1)).unwrap_err();
+        assert!(e.to_string().contains("block size is only 9"), "{e}");
+        kv.clear();
+        check(kv.step(&cols(0, 1)).unwrap(), 0);
+        assert!(matches!(
+            kv.step(&Tensor::from_vec(vec![v as i64; b], &[b, 1]).unwrap()),
+            Err(Error::OutOfRange { .. })
+        ));
+    }
+}

@@ -15,6 +15,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
+from . import generation
 from .. import _core, _tracing, nn
 from .._creation import arange
 from .._dtype import float32, int64, to_dtype
@@ -340,6 +341,47 @@ class GPT(nn.Module):
             if targets.shape != idx.shape:
                 raise ShapeError(f"GPT: targets of shape {targets.shape} do not match idx of shape {idx.shape}")
         return B, T
+
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, do_sample=True,
+                 eos_token_id=None):
+        """Continue each row of ``idx`` by up to ``max_new_tokens`` tokens.
+
+        The fused path keeps a key/value cache in the engine, so each new token costs O(current length); once a
+        row holds ``block_size`` tokens the context is cropped to the last ``block_size``, as nanoGPT does.
+        Dropout is never applied (the cache computes in evaluation semantics); call ``eval()`` for the composed
+        path too.
+
+        Args:
+            idx: int64 prompt ids, every row the same length (at least 1).
+            max_new_tokens: how many tokens to add.
+            temperature: divides the logits; 0 is greedy.
+            top_k: keep only the k most likely tokens (None: all).
+            top_p: keep the smallest set of most likely tokens whose probability reaches top_p (None: all).
+            do_sample: draw from the distribution (``bigcore.manual_seed`` makes it reproducible); False is
+                greedy (the arg-max).
+            eos_token_id: stop once every row has produced it; a row that ended repeats it.
+
+        Returns:
+            int64 ids ``(B, T + new)``, the prompt first.
+
+        Example::
+
+            out = model.generate(bigcore.tensor([[0]]), 100, temperature=0.8, top_k=40)  # (1, 101)
+            text = tokenizer.decode(out[0].tolist())
+        """
+        return generation.generate(self, idx, max_new_tokens, temperature, top_k, top_p, do_sample, eos_token_id)
+
+    def stream(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, do_sample=True,
+               eos_token_id=None):
+        """:meth:`generate` one token at a time: yields each new token of every row, ``(B,)`` int64, as soon as it
+        is picked.
+
+        Example::
+
+            for tok in model.stream(prompt, 200):
+                print(tokenizer.decode(tok.tolist()), end="", flush=True)
+        """
+        return generation.stream(self, idx, max_new_tokens, temperature, top_k, top_p, do_sample, eos_token_id)
 
     def crop_block_size(self, block_size):
         """Shorten the longest sequence the model reads (model surgery, e.g. after loading GPT-2's 1024):

@@ -15,6 +15,7 @@ pub mod layernorm;
 pub mod lstm;
 pub mod optim;
 pub mod reduce;
+pub mod sample;
 mod simd_loops;
 pub mod softmax;
 pub mod strided;

@@ -71,7 +71,7 @@ pub struct Params<'a, T> {
 
 /// Which tensor of a layer.
 #[derive(Clone, Copy)]
-enum P {
+pub(super) enum P {
     Ln1,
     Attn,
     AttnProj,
@@ -88,23 +88,23 @@ impl<'a, T> Params<'a, T> {
             6
         }
     }
-    fn w(&self, l: usize, p: P) -> &'a [T] {
+    pub(super) fn w(&self, l: usize, p: P) -> &'a [T] {
         let k = p as usize * if self.bias { 2 } else { 1 };
         self.all[2 + l * self.per() + k]
     }
-    fn b(&self, l: usize, p: P) -> Option<&'a [T]> {
+    pub(super) fn b(&self, l: usize, p: P) -> Option<&'a [T]> {
         self.bias.then(|| self.all[2 + l * self.per() + p as usize * 2 + 1])
     }
-    fn wte(&self) -> &'a [T] {
+    pub(super) fn wte(&self) -> &'a [T] {
         self.all[0]
     }
-    fn wpe(&self) -> &'a [T] {
+    pub(super) fn wpe(&self) -> &'a [T] {
         self.all[1]
     }
-    fn lnf_w(&self, n_layer: usize) -> &'a [T] {
+    pub(super) fn lnf_w(&self, n_layer: usize) -> &'a [T] {
         self.all[2 + n_layer * self.per()]
     }
-    fn lnf_b(&self, n_layer: usize) -> Option<&'a [T]> {
+    pub(super) fn lnf_b(&self, n_layer: usize) -> Option<&'a [T]> {
         self.bias.then(|| self.all[3 + n_layer * self.per()])
     }
 }
@@ -225,18 +225,27 @@ impl<T: Float> Acts<T> {
 }
 
 /// Row-major `rows x cols` matrix read as is.
-fn mat<T>(data: &[T], cols: usize) -> MatRef<'_, T> {
+pub(super) fn mat<T>(data: &[T], cols: usize) -> MatRef<'_, T> {
     MatRef { data, rs: cols, cs: 1 }
 }
 
 /// A row-major `cols x rows` matrix (a weight stored (out, in)) read transposed, as `rows x cols`.
-fn mat_t<T>(data: &[T], rows: usize) -> MatRef<'_, T> {
+pub(super) fn mat_t<T>(data: &[T], rows: usize) -> MatRef<'_, T> {
     MatRef { data, rs: 1, cs: rows }
 }
 
 /// `out (M, N) = inp (M, K) @ w^T + bias` with `w` stored (N, K); `beta = 1` adds to `out` (the residual).
 #[allow(clippy::too_many_arguments)]
-fn linear<T: Kernel>(out: &mut [T], inp: &[T], w: &[T], bias: Option<&[T]>, m: usize, n: usize, k: usize, beta: T) {
+pub(super) fn linear<T: Kernel>(
+    out: &mut [T],
+    inp: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    m: usize,
+    n: usize,
+    k: usize,
+    beta: T,
+) {
     gemm_bias(m, n, k, T::ONE, mat(inp, k), mat_t(w, k), beta, bias, out, n);
 }
 
@@ -262,12 +271,19 @@ fn linear_backward<T: Kernel>(
     }
 }
 
-/// `out[b, t] = wte[idx[b, t]] + wpe[t]`; ids are checked by the caller.
-fn encoder_forward<T: Float>(out: &mut [T], idx: &[i64], wte: &[T], wpe: &[T], t_len: usize, c: usize) {
+/// `out[b, t] = wte[idx[b, t]] + wpe[pos0 + t]`; ids are checked by the caller.
+pub(super) fn encoder_forward<T: Float>(
+    out: &mut [T],
+    idx: &[i64],
+    wte: &[T],
+    wpe: &[T],
+    (t_len, pos0): (usize, usize),
+    c: usize,
+) {
     parallel::for_rows(out, c, 16, |r0, rows| {
         for (i, o) in rows.chunks_exact_mut(c).enumerate() {
             let r = r0 + i;
-            let (tok, pos) = (idx[r] as usize, r % t_len);
+            let (tok, pos) = (idx[r] as usize, pos0 + r % t_len);
             for ((o, &e), &p) in o.iter_mut().zip(&wte[tok * c..(tok + 1) * c]).zip(&wpe[pos * c..(pos + 1) * c]) {
                 *o = e + p;
             }
@@ -385,9 +401,9 @@ pub fn gpt_forward<T: Kernel>(
     let a = acts;
     a.dropout = dropout;
     match dropout {
-        None => encoder_forward(&mut a.encoded, idx, p.wte(), p.wpe(), d.t, c),
+        None => encoder_forward(&mut a.encoded, idx, p.wte(), p.wpe(), (d.t, 0), c),
         Some(drop) => {
-            encoder_forward(&mut a.dln, idx, p.wte(), p.wpe(), d.t, c);
+            encoder_forward(&mut a.dln, idx, p.wte(), p.wpe(), (d.t, 0), c);
             dropout::dropout_forward(&mut a.encoded, &a.dln, drop.mask(Site::Embedding, 0));
         }
     }

@@ -7,6 +7,7 @@
 //! one shape reuse one arena instead of faulting fresh pages in every step.
 
 use super::gpt::{gpt_backward, gpt_forward, param_count, param_shapes, Acts, Dims, Dropout, Params};
+use super::kv::{gpt_step, KvCache};
 use crate::autograd::{record, Op};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
@@ -231,5 +232,107 @@ pub fn gpt_backward_op(saved: &GptSaved, g: &Tensor, inputs: &[Tensor]) -> Resul
         Some(AnyActs::F32(a)) => backward_t(a, saved, g, inputs),
         Some(AnyActs::F64(a)) => backward_t(a, saved, g, inputs),
         None => Err(Error::autograd("gpt", "the saved activations were freed")),
+    }
+}
+
+enum AnyKv {
+    F32(KvCache<f32>),
+    F64(KvCache<f64>),
+}
+
+/// A model's key/value cache for generation: the parameter tensors (read at every step, so they may not change
+/// shape meanwhile) and the cached keys and values of B rows.
+pub struct GptKv {
+    params: Vec<Tensor>,
+    config: GptConfig,
+    vocab: usize,
+    kv: AnyKv,
+}
+
+impl GptKv {
+    /// An empty cache for `batch` rows of up to the block size's tokens.
+    ///
+    /// # Errors
+    /// As [`gpt`] for mismatched parameters; `OutOfMemory` for the cache.
+    pub fn new(params: &[Tensor], cfg: GptConfig, batch: usize) -> Result<GptKv> {
+        let probe = Tensor::from_vec(Vec::<i64>::new(), &[batch, 0])?;
+        let d = check(&probe, params, cfg)?;
+        let block = params[1].shape()[0];
+        let kv = match params[0].dtype() {
+            DType::F32 => AnyKv::F32(KvCache::try_new(batch, block, d.c, d.nh, d.l)?),
+            _ => AnyKv::F64(KvCache::try_new(batch, block, d.c, d.nh, d.l)?),
+        };
+        Ok(GptKv { params: params.to_vec(), config: cfg, vocab: d.v, kv })
+    }
+
+    /// Tokens cached per row.
+    pub fn len(&self) -> usize {
+        match &self.kv {
+            AnyKv::F32(k) => k.len(),
+            AnyKv::F64(k) => k.len(),
+        }
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forget the cached tokens (a new context starts at position 0).
+    pub fn clear(&mut self) {
+        match &mut self.kv {
+            AnyKv::F32(k) => k.clear(),
+            AnyKv::F64(k) => k.clear(),
+        }
+    }
+
+    /// Feed `idx` (B, Tn) new tokens; returns the logits of each row's last one (B, V).
+    ///
+    /// # Errors
+    /// `Shape` for ids of another batch or not 2-D, `OutOfRange` for ids outside the vocabulary,
+    /// `InvalidArgument` when the tokens do not fit in the block size.
+    pub fn step(&mut self, idx: &Tensor) -> Result<Tensor> {
+        let (b, cap) = match &self.kv {
+            AnyKv::F32(k) => (k.batch(), k.capacity()),
+            AnyKv::F64(k) => (k.batch(), k.capacity()),
+        };
+        if idx.dtype() != DType::I64 || idx.ndim() != 2 || idx.shape()[0] != b {
+            return Err(Error::shape(
+                "gpt",
+                format!("new ids must be int64 of shape ({b}, T), got {} of shape {:?}", idx.dtype(), idx.shape()),
+            ));
+        }
+        let tn = idx.shape()[1];
+        if self.len() + tn > cap {
+            return Err(Error::invalid(
+                "gpt",
+                format!("Cannot forward sequence of length {}, block size is only {cap}", self.len() + tn),
+            ));
+        }
+        let ids = idx.storage();
+        let ids = ids.as_slice::<i64>();
+        if let Some(&bad) = ids.iter().find(|&&i| i < 0 || i as usize >= self.vocab) {
+            return Err(Error::range(
+                "gpt",
+                format!("token id {bad} is out of range for a vocabulary of {}", self.vocab),
+            ));
+        }
+        let guards: Vec<_> = self.params.iter().map(Tensor::storage).collect();
+        let v = self.vocab;
+        let bias = self.config.bias;
+        Ok(match &mut self.kv {
+            AnyKv::F32(k) => {
+                let p = Params { all: guards.iter().map(|g| g.as_slice::<f32>()).collect(), bias };
+                let mut logits = try_filled("gpt", &[b, v], b * v, 0f32)?;
+                gpt_step(k, &mut logits, &p, ids, tn)?;
+                Tensor::from_vec(logits, &[b, v])?
+            }
+            AnyKv::F64(k) => {
+                let p = Params { all: guards.iter().map(|g| g.as_slice::<f64>()).collect(), bias };
+                let mut logits = try_filled("gpt", &[b, v], b * v, 0f64)?;
+                gpt_step(k, &mut logits, &p, ids, tn)?;
+                Tensor::from_vec(logits, &[b, v])?
+            }
+        })
     }
 }
