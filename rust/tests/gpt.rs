@@ -206,7 +206,7 @@ fn kv_cache_steps_give_the_full_forwards_logits_token_by_token() {
             Tensor::from_vec(v, &[b, hi - lo]).unwrap()
         };
         let tol = if dtype_f32 { 2e-5 } else { 1e-10 };
-        let mut check = |logits: Tensor, pos: usize| {
+        let check = |logits: Tensor, pos: usize| {
             let got = logits.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap();
             for r in 0..b {
                 for j in 0..v {
