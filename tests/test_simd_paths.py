@@ -92,6 +92,40 @@ print(bigcore.simd_level())
 """
 
 
+MODELS = r"""
+import numpy as np, bigcore
+from bigcore.models import GPT, GPTConfig
+from bigcore.models.generation import _Logits
+rng = np.random.default_rng(2)
+cfg = GPTConfig(block_size=40, vocab_size=29, n_layer=2, n_head=3, n_embd=24)
+fused, composed = GPT(cfg, fused=True), GPT(cfg, fused=False)
+sd = {k: rng.standard_normal(v.shape).astype(np.float32) * 0.3 for k, v in composed.state_dict().items()}
+sd["lm_head.weight"] = sd["transformer.wte.weight"]
+for m in (fused, composed):
+    m.load_state_dict(sd)
+# the fused training step against the composed one: logits, loss and every gradient within float32 rounding
+idx, y = rng.integers(0, 29, (3, 37)), rng.integers(0, 29, (3, 37))
+out = {}
+for name, m in (("fused", fused), ("composed", composed)):
+    logits, loss = m(bigcore.tensor(idx), bigcore.tensor(y))
+    loss.backward()
+    out[name] = (logits.numpy(), loss.item(), [p.grad.numpy() for p in m.parameters()])
+np.testing.assert_allclose(out["fused"][0], out["composed"][0], rtol=0, atol=2e-5 * np.abs(out["composed"][0]).max())
+np.testing.assert_allclose(out["fused"][1], out["composed"][1], rtol=5e-6)
+for a, b in zip(out["fused"][2], out["composed"][2]):
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-4 * np.abs(b).max())
+# the key/value cache's logits at every position (full score vectors and masked tails)
+fused.eval(); composed.eval()
+source = _Logits(fused, 2)
+logits = source.first(idx[:2, :3])
+for t in range(3, 37):
+    want = composed(bigcore.tensor(idx[:2, :t]))[0].numpy()[:, -1]
+    np.testing.assert_allclose(logits.numpy(), want, rtol=0, atol=2e-5 * np.abs(want).max())
+    logits = source.next(idx[:2, :t + 1], idx[:2, t])
+print(bigcore.simd_level())
+"""
+
+
 def _levels():
     best = subprocess.run([sys.executable, "-c", "import bigcore; print(bigcore.simd_level())"],
                           capture_output=True, text=True, check=True, env={**os.environ, "BIGCORE_SIMD": ""}).stdout.strip()
@@ -111,5 +145,14 @@ def test_forced_simd_path_kernels(level):
     r = subprocess.run([sys.executable, "-c", KERNELS], capture_output=True, text=True,
                        env={**os.environ, "BIGCORE_SIMD": level, "BIGCORE_NUM_THREADS": "2",
                             "BIGCORE_TESTS": os.path.dirname(os.path.abspath(__file__))})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == level
+
+
+@pytest.mark.parametrize("level", _levels())
+def test_forced_simd_path_gpt(level):
+    # the fused GPT's training step and its key/value cache on each level, against the composed model
+    r = subprocess.run([sys.executable, "-c", MODELS], capture_output=True, text=True,
+                       env={**os.environ, "BIGCORE_SIMD": level, "BIGCORE_NUM_THREADS": "2"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == level

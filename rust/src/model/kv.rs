@@ -28,7 +28,7 @@ pub struct KvCache<T> {
     nh: usize,
     l: usize,
     len: usize,
-    k: Vec<T>, // (L, B, NH, max_t, HS)
+    k: Vec<T>, // (L, B, NH, HS, max_t): keys transposed, so a query's scores are vectors along the positions
     v: Vec<T>, // (L, B, NH, max_t, HS)
     scratch: Vec<Vec<T>>,
 }
@@ -179,8 +179,10 @@ fn step_layers<T: Kernel>(
                 for t in 0..tn {
                     let src = (bi * tn + t) * 3 * c + h * hs;
                     let dst = base + (len + t) * hs;
-                    cache.k[dst..dst + hs].copy_from_slice(&s.qkv[src + c..src + c + hs]);
                     cache.v[dst..dst + hs].copy_from_slice(&s.qkv[src + 2 * c..src + 2 * c + hs]);
+                    for (d, &kv) in s.qkv[src + c..src + c + hs].iter().enumerate() {
+                        cache.k[base + d * cache.max_t + len + t] = kv;
+                    }
                 }
             }
         }
@@ -229,7 +231,7 @@ fn step_layers<T: Kernel>(
 
 /// One new query per row (`qkv` (B, 3C)) against the `s` cached keys and values of layer `l`: `atty` (B, C).
 fn decode_attention<T: Float>(atty: &mut [T], qkv: &[T], k: &[T], v: &[T], cache: &KvCache<T>, l: usize, s: usize) {
-    let (c, nh) = (cache.c, cache.nh);
+    let (c, nh, max_t) = (cache.c, cache.nh, cache.max_t);
     let hs = c / nh;
     let heads = cache.b * nh;
     let work = heads * s * hs;
@@ -237,7 +239,7 @@ fn decode_attention<T: Float>(atty: &mut [T], qkv: &[T], k: &[T], v: &[T], cache
         let (bi, h) = (task / nh, task % nh);
         let q = &qkv[bi * 3 * c + h * hs..][..hs];
         let at = cache.at(l, bi, h);
-        head(out, q, &k[at..at + s * hs], &v[at..at + s * hs], hs);
+        head(out, q, &k[at..at + hs * max_t], &v[at..at + s * hs], s, max_t);
     };
     // each task writes one head's hs outputs: the heads of row b are atty[b * C + h * HS ..][..HS]
     if work < parallel::MIN_PARALLEL {
@@ -249,17 +251,18 @@ fn decode_attention<T: Float>(atty: &mut [T], qkv: &[T], k: &[T], v: &[T], cache
     }
 }
 
-/// `out = softmax(q K^T / sqrt(HS)) V` for one head: `k`, `v` are `S x HS` rows.
-fn head<T: Float>(out: &mut [T], q: &[T], k: &[T], v: &[T], hs: usize) {
-    let s = k.len() / hs;
+/// `out = softmax(q K^T / sqrt(HS)) V` for one head over `s` positions: `kt` is K transposed (HS rows of
+/// `max_t`), `v` is `s x HS`.
+fn head<T: Float>(out: &mut [T], q: &[T], kt: &[T], v: &[T], s: usize, max_t: usize) {
+    let hs = q.len();
     let scale = 1.0 / (hs as f64).sqrt();
-    if let (Some(out), Some(q), Some(k), Some(v)) = (T::as_f32_mut(out), T::as_f32(q), T::as_f32(k), T::as_f32(v)) {
+    if let (Some(out), Some(q), Some(kt), Some(v)) = (T::as_f32_mut(out), T::as_f32(q), T::as_f32(kt), T::as_f32(v)) {
         let mut p = vec![0f32; s];
-        head_f32(crate::simd::active(), out, &mut p, q, k, v, scale as f32);
+        head_f32(crate::simd::active(), out, &mut p, q, kt, v, max_t, scale as f32);
         return;
     }
     let mut p: Vec<T> =
-        k.chunks_exact(hs).map(|kr| kr.iter().zip(q).map(|(&a, &b)| a * b).sum::<T>() * T::from_f64(scale)).collect();
+        (0..s).map(|j| (0..hs).map(|d| q[d] * kt[d * max_t + j]).sum::<T>() * T::from_f64(scale)).collect();
     let m = p.iter().fold(T::NEG_INFINITY, |m, &x| m.max_nan(x));
     let mut sum = T::ZERO;
     for x in &mut p {
@@ -276,47 +279,70 @@ fn head<T: Float>(out: &mut [T], q: &[T], k: &[T], v: &[T], hs: usize) {
 
 crate::simd_kernel! {
     /// [`head`] in f32 on the SIMD level's vectors; `p` holds the S scores.
-    fn head_f32(simd: Simd, out: &mut [f32], p: &mut [f32], q: &[f32], k: &[f32], v: &[f32], scale: f32) = head_body;
+    fn head_f32(simd: Simd, out: &mut [f32], p: &mut [f32], q: &[f32], kt: &[f32], v: &[f32], max_t: usize, scale: f32) = head_body;
 }
 
-/// Vectors along the head dim (masked tail): one dot product per key, then the weighted sum of value rows.
+/// Scores with lanes along the positions (a broadcast query element times a row of K transposed), the
+/// softmax's exponentials on vectors, then the weighted sum of value rows with lanes along the head dim.
 #[inline(always)]
-unsafe fn head_body<V: F32x>(out: &mut [f32], p: &mut [f32], q: &[f32], k: &[f32], v: &[f32], scale: f32) {
-    let hs = q.len();
-    let full = hs / V::N * V::N;
+unsafe fn head_body<V: F32x>(
+    out: &mut [f32],
+    p: &mut [f32],
+    q: &[f32],
+    kt: &[f32],
+    v: &[f32],
+    max_t: usize,
+    scale: f32,
+) {
+    let (hs, s) = (q.len(), p.len());
     // SAFETY: the CPU contract comes from `simd_kernel!`; every read and write is bounds-checked by `F32x`.
     unsafe {
-        let load = |s: &[f32], i: usize| if i < full { V::read(s, i) } else { V::read_partial(s, i, hs - full) };
-        let mut m = f32::NEG_INFINITY;
-        for (j, pj) in p.iter_mut().enumerate() {
-            let kr = &k[j * hs..(j + 1) * hs];
-            let mut acc = V::zero();
-            let mut i = 0;
-            while i < hs {
-                acc = V::fmadd(load(q, i), load(kr, i), acc);
-                i += V::N;
+        let load =
+            |x: &[f32], i: usize, n: usize| if i + V::N <= n { V::read(x, i) } else { V::read_partial(x, i, n - i) };
+        let store = |r: V, x: &mut [f32], i: usize, n: usize| {
+            if i + V::N <= n {
+                r.write(x, i)
+            } else {
+                r.write_partial(x, i, n - i)
             }
-            *pj = V::hsum(acc) * scale;
-            m = m.max(*pj);
+        };
+        let mut mv = V::splat(f32::NEG_INFINITY);
+        let mut j = 0;
+        while j < s {
+            let mut acc = V::zero();
+            for (d, &qd) in q.iter().enumerate() {
+                acc = V::fmadd(V::splat(qd), load(&kt[d * max_t..d * max_t + s], j, s), acc);
+            }
+            let sc = V::mul(acc, V::splat(scale));
+            store(sc, p, j, s);
+            if j + V::N <= s {
+                mv = V::max(sc, mv); // the partial tail's masked-off lanes are 0s: its max is taken below
+            }
+            j += V::N;
         }
-        let mut sum = 0.0;
-        for pj in p.iter_mut() {
-            *pj = (*pj - m).exp();
-            sum += *pj;
+        let mut m = V::hmax(mv);
+        if s % V::N != 0 {
+            m = p[s / V::N * V::N..].iter().fold(m, |a, &b| a.max(b));
         }
+        let mut sv = V::zero();
+        let mut j = 0;
+        while j < s {
+            let e = crate::simd::math::exp(V::sub(load(p, j, s), V::splat(m)));
+            store(e, p, j, s);
+            if j + V::N <= s {
+                sv = V::add(sv, e);
+            }
+            j += V::N;
+        }
+        let sum = V::hsum(sv) + p[s / V::N * V::N..].iter().sum::<f32>();
         let inv = V::splat(1.0 / sum);
         let mut i = 0;
         while i < hs {
             let mut acc = V::zero();
             for (j, &pj) in p.iter().enumerate() {
-                acc = V::fmadd(V::splat(pj), load(&v[j * hs..(j + 1) * hs], i), acc);
+                acc = V::fmadd(V::splat(pj), load(&v[j * hs..(j + 1) * hs], i, hs), acc);
             }
-            let r = V::mul(acc, inv);
-            if i < full {
-                r.write(out, i);
-            } else {
-                r.write_partial(out, i, hs - full);
-            }
+            store(V::mul(acc, inv), out, i, hs);
             i += V::N;
         }
     }
