@@ -6,11 +6,11 @@
 //! are plain vertical vector ops (no horizontal reduction anywhere). The products go through two register-blocked
 //! microkernels, which hold 80-90% of the FMA peak and most of the time (benchmarks/README.md, "Attention"):
 //! - [`lanes_q`]: R rows x QV query vectors, a broadcast scalar times a packed vector per step: the scores
-//!   (`K qt`, reduction over HS), `dP^T = V dout^T` and the output update `O^T = alpha O^T + V^T P^T`
-//!   (reduction over the tile's keys); k and v rows are read in place through their strides.
-//! - [`lanes_d`]: R rows x up to 4 vectors along the head dim (masked tail): `dv += P^T dout`,
-//!   `dk += dS^T q` (reduction over the block's queries) and `dq += dS k` (reduction over the tile's keys),
-//!   accumulated straight into the gradient rows (dq in a block buffer first).
+//!   `K qt` (reduction over HS) and `dP^T = V dout^T` (over HV); k and v rows are read in place through their
+//!   strides.
+//! - [`lanes_d`]: R rows x up to 4 vectors along the head dim (masked tail): the output `O = alpha O + P V` and
+//!   `dq += dS k` (reduction over the tile's keys, rows in a block buffer), `dv += P^T dout` and `dk += dS^T q`
+//!   (reduction over the block's queries, accumulated straight into the gradient rows).
 //!
 //! Not here: the scalar f64 path (`plain.rs`), layouts, checks and threads (`mod.rs`).
 
@@ -41,13 +41,13 @@ pub(super) fn query_block(simd: Simd) -> usize {
     QV * lanes(simd)
 }
 
-/// `c[r][v] = init + sum_{k < kn} a[r * ars + k * aks] * b[k * QB + v * N ..]` for `R` rows and `QV` vectors of
-/// queries (`QB = QV * N`): `b` holds `kn` rows of QB values, `c` rows of QB values. `init` is 0, or the old
-/// `c * alpha` when `alpha` is given. Rows `rows..R` repeat row `rows - 1` and are not stored.
+/// `c[r][v] = sum_{k < kn} a[r * ars + k * aks] * b[k * QB + v * N ..]` for `R` rows and `QV` vectors of queries
+/// (`QB = QV * N`): `b` holds `kn` rows of QB values, `c` rows of QB values. Rows `rows..R` repeat row
+/// `rows - 1` and are not stored.
 ///
 /// # Safety
 /// The CPU has `V`'s features; `1 <= rows <= R`; `a` is valid for reads at `r * ars + k * aks` (`r < rows`,
-/// `k < kn`), `b` for `kn * QB` reads, `c` for reads and writes of `rows * QB` values.
+/// `k < kn`), `b` for `kn * QB` reads, `c` for writes of `rows * QB` values.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn lanes_q<V: F32x, const R: usize>(
@@ -58,20 +58,12 @@ unsafe fn lanes_q<V: F32x, const R: usize>(
     kn: usize,
     c: *mut f32,
     rows: usize,
-    alpha: Option<[V; QV]>,
 ) {
     let qb = QV * V::N;
     // SAFETY: the caller's contract covers every pointer below.
     unsafe {
         let ar: [*const f32; R] = std::array::from_fn(|r| a.add(r.min(rows - 1) * ars));
         let mut acc = [[V::zero(); QV]; R];
-        if let Some(al) = alpha {
-            for (r, acc) in acc.iter_mut().enumerate().take(rows) {
-                for (v, x) in acc.iter_mut().enumerate() {
-                    *x = V::mul(V::load(c.add(r * qb + v * V::N)), al[v]);
-                }
-            }
-        }
         for k in 0..kn {
             let bk = b.add(k * qb);
             let bv: [V; QV] = std::array::from_fn(|v| V::load(bk.add(v * V::N)));
@@ -340,6 +332,26 @@ unsafe fn add_row<V: F32x>(dst: *mut f32, src: &[f32], n: usize) {
     }
 }
 
+/// `row[d] *= x` over `n` values.
+///
+/// # Safety
+/// The CPU has `V`'s features; `row` is valid for `n` reads and writes.
+#[inline(always)]
+unsafe fn scale_row<V: F32x>(row: *mut f32, x: f32, n: usize) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let row = std::slice::from_raw_parts_mut(row, n);
+        for d in (0..n).step_by(V::N) {
+            let w = V::N.min(n - d);
+            if w == V::N {
+                V::mul(V::read(row, d), V::splat(x)).write(row, d);
+            } else {
+                V::mul(V::read_partial(row, d, w), V::splat(x)).write_partial(row, d, w);
+            }
+        }
+    }
+}
+
 /// Forward of the query blocks a task owns (see `mod.rs` for what is computed).
 ///
 /// # Safety
@@ -350,7 +362,7 @@ unsafe fn forward_body<V: F32x>(hd: &Head<f32>) {
     let (hs, hv, ldv) = (hd.hs, hd.hv, hd.ldv);
     let mut qt = vec![0f32; hs * qb];
     let mut st = vec![0f32; KB * qb];
-    let mut ot = vec![0f32; hv * qb];
+    let mut ot = vec![0f32; qb * hv]; // O, a row of HV per query
     let mut zt = vec![0f32; KB * qb];
     let mut row = [0f32; QV * MAX_N];
     // SAFETY: the CPU contract is the caller's; every pointer is into the head's checked buffers, at rows below
@@ -369,7 +381,7 @@ unsafe fn forward_body<V: F32x>(hd: &Head<f32>) {
                 for c0 in (0..nk).step_by(RQ) {
                     let rows = RQ.min(nk - c0);
                     let kr = hd.k.add((j0 + c0) * hd.ldk);
-                    lanes_q::<V, RQ>(kr, hd.ldk, 1, qt.as_ptr(), hs, st.as_mut_ptr().add(c0 * qb), rows, None);
+                    lanes_q::<V, RQ>(kr, hd.ldk, 1, qt.as_ptr(), hs, st.as_mut_ptr().add(c0 * qb), rows);
                 }
                 let mx = scores::<V>(hd, &mut st, &mut row, i0, nq, j0, nk, m);
                 // online softmax: a query with only -inf scores so far keeps 0 as its reference, so its weights
@@ -394,35 +406,35 @@ unsafe fn forward_body<V: F32x>(hd: &Head<f32>) {
                         V::mul(V::read(&st, at), V::read(&zt, at)).write(&mut st, at);
                     }
                 }
+                // O = alpha O + P V, lanes along the head dim (rows of O are queries): rescale the rows, then the
+                // product over the tile's keys, the weights read as broadcast scalars of st's columns
+                let mut al = [0f32; QV * MAX_N];
+                for (v, a) in alpha.iter().enumerate() {
+                    a.write(&mut al, v * n);
+                }
+                for (q, &a) in al.iter().enumerate().take(nq) {
+                    scale_row::<V>(ot.as_mut_ptr().add(q * hv), a, hv);
+                }
                 let vr = hd.v.add(j0 * ldv);
-                for d0 in (0..hv).step_by(RQ) {
-                    let rows = RQ.min(hv - d0);
-                    lanes_q::<V, RQ>(
-                        vr.add(d0),
-                        1,
-                        ldv,
-                        st.as_ptr(),
-                        nk,
-                        ot.as_mut_ptr().add(d0 * qb),
-                        rows,
-                        Some(alpha),
-                    );
+                match V::N {
+                    16 => lanes_d_rows::<V, 4, 4>(st.as_ptr(), 1, qb, vr, ldv, nk, ot.as_mut_ptr(), hv, nq, hv),
+                    8 => lanes_d_rows::<V, 6, 2>(st.as_ptr(), 1, qb, vr, ldv, nk, ot.as_mut_ptr(), hv, nq, hv),
+                    _ => lanes_d_rows::<V, 2, 4>(st.as_ptr(), 1, qb, vr, ldv, nk, ot.as_mut_ptr(), hv, nq, hv),
                 }
             }
             // out = O / l (0 for a query that saw no key), lse = mu + ln l
             let mut mu = [0f32; QV * MAX_N];
+            let mut inv = [0f32; QV * MAX_N];
             let mut ls = [0f32; QV * MAX_N];
             for v in 0..QV {
-                let inv = V::select_lt(V::zero(), l[v], V::div(V::splat(1.0), l[v]), V::zero());
-                for d in 0..hv {
-                    V::mul(V::read(&ot, d * qb + v * n), inv).write(&mut ot, d * qb + v * n);
-                }
+                V::select_lt(V::zero(), l[v], V::div(V::splat(1.0), l[v]), V::zero()).write(&mut inv, v * n);
                 V::select_lt(m[v], V::splat(f32::MIN), V::zero(), m[v]).write(&mut mu, v * n);
                 l[v].write(&mut ls, v * n);
             }
             for q in 0..nq {
-                let o = hd.o.add((i0 + q) * hd.ldo);
-                (0..hv).for_each(|d| *o.add(d) = ot[d * qb + q]);
+                let o = ot.as_mut_ptr().add(q * hv);
+                scale_row::<V>(o, inv[q], hv);
+                std::ptr::copy_nonoverlapping(o, hd.o.add((i0 + q) * hd.ldo), hv);
                 *hd.lse.add(i0 + q) = mu[q] + ls[q].ln();
             }
         }
@@ -477,8 +489,8 @@ unsafe fn backward_body<V: F32x>(hd: &Head<f32>) {
                 for c0 in (0..nk).step_by(RQ) {
                     let rows = RQ.min(nk - c0);
                     let (kr, vr) = (hd.k.add((j0 + c0) * hd.ldk), hd.v.add((j0 + c0) * hd.ldv));
-                    lanes_q::<V, RQ>(kr, hd.ldk, 1, qt.as_ptr(), hs, st.as_mut_ptr().add(c0 * qb), rows, None);
-                    lanes_q::<V, RQ>(vr, hd.ldv, 1, dot_t.as_ptr(), hv, dpt.as_mut_ptr().add(c0 * qb), rows, None);
+                    lanes_q::<V, RQ>(kr, hd.ldk, 1, qt.as_ptr(), hs, st.as_mut_ptr().add(c0 * qb), rows);
+                    lanes_q::<V, RQ>(vr, hd.ldv, 1, dot_t.as_ptr(), hv, dpt.as_mut_ptr().add(c0 * qb), rows);
                 }
                 if masks_tile(hd, i0, j0, nk) {
                     scores::<V>(hd, &mut st, &mut row, i0, nq, j0, nk, [V::zero(); QV]);
