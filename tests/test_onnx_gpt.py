@@ -1,6 +1,8 @@
 """The GPT exported with ``export_gpt``: input ``input_ids`` (batch, sequence) and output ``logits`` both dynamic,
-the tied embedding stored once, logits equal to the fused engine forward's at other batch and sequence sizes; and
-onnxruntime's transformer optimizer fusing the exported pattern while the optimized model still matches."""
+the tied embedding stored once, logits equal to the fused engine forward's at other batch and sequence sizes; with
+past keys and values (Optimum's names), the prompt and every new token through one graph, equal to the uncached
+forward and to ``generate``; and onnxruntime's transformer optimizer fusing the exported pattern while the
+optimized model still matches."""
 
 import io
 
@@ -56,9 +58,37 @@ def test_gpt_tied_embedding_is_stored_once():
     assert inits["transformer.h.0.attn.c_attn.weight.T"] == (8, 24)  # untied weights are stored transposed
 
 
-def test_gpt_with_past_is_not_available_yet():
-    with pytest.raises(NotImplementedError, match="issue 10"):
-        bigcore.onnx.export_gpt(_model(), io.BytesIO(), with_past=True)
+@pytest.mark.parametrize("bias", [True, False])
+def test_gpt_with_past_serves_the_prompt_and_each_new_token(bias):
+    # one graph: the prompt with a past of length 0, then one token at a time with the presents fed back;
+    # logits equal the uncached forward at every position, and the greedy tokens equal model.generate's
+    model = _model(bias)
+    buf = io.BytesIO()
+    bigcore.onnx.export_gpt(model, buf, with_past=True)
+    proto = onnx.load_from_string(buf.getvalue())
+    onnx.checker.check_model(proto, full_check=True)
+    names = [i.name for i in proto.graph.input]
+    assert names == ["input_ids", "position_ids"] + [f"past_key_values.{i}.{kv}" for i in range(2) for kv in ("key", "value")]
+    outs = [o.name for o in proto.graph.output]
+    assert outs == ["logits"] + [f"present.{i}.{kv}" for i in range(2) for kv in ("key", "value")]
+    session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    B, prompt, n = 3, 4, 10
+    ids = _ids(B, prompt)
+    feeds = {"input_ids": ids, "position_ids": np.tile(np.arange(prompt), (B, 1))}
+    feeds.update({n_: np.zeros((B, 2, 0, 4), np.float32) for n_ in names[2:]})
+    tokens = ids
+    for step in range(n):
+        res = session.run(None, feeds)
+        np.testing.assert_allclose(res[0][:, -1], _logits(model, tokens)[:, -1], rtol=1e-4, atol=1e-5,
+                                   err_msg=f"step {step}")
+        nxt = res[0][:, -1].argmax(-1)[:, None]  # (B, 1)
+        pos = tokens.shape[1]
+        tokens = np.concatenate([tokens, nxt], 1)
+        feeds = {"input_ids": nxt, "position_ids": np.full((B, 1), pos)}
+        feeds.update({p.replace("present", "past_key_values"): v for p, v in zip(outs[1:], res[1:])})
+        assert res[1].shape == (B, 2, pos, 4)
+    want = model.generate(bigcore.tensor(ids), n, do_sample=False).numpy()
+    np.testing.assert_array_equal(tokens, want)
 
 
 def test_onnxruntime_transformer_optimizer_fuses_and_still_matches(tmp_path):
@@ -79,3 +109,29 @@ def test_onnxruntime_transformer_optimizer_fuses_and_still_matches(tmp_path):
     session = ort.InferenceSession(str(tmp_path / "opt.onnx"), providers=["CPUExecutionProvider"])
     ids = _ids(3, 9)
     np.testing.assert_allclose(session.run(["logits"], {"input_ids": ids})[0], _logits(model, ids), rtol=1e-4, atol=1e-5)
+
+
+def test_onnx_generate_example_runs_without_bigcore_and_matches_generate(tmp_path):
+    # the example's greedy tokens equal model.generate's, past the block size (the past restarts on the crop),
+    # and the script never imports bigcore
+    import os
+    import subprocess
+    import sys
+
+    chars = "\n !',.:;?abcdehilmnorstuwy"
+    bigcore.manual_seed(3)
+    model = GPT(GPTConfig(block_size=16, vocab_size=len(chars), n_layer=2, n_head=2, n_embd=8)).eval()
+    bigcore.onnx.export_gpt(model, tmp_path / "gpt.onnx", with_past=True)
+    (tmp_path / "chars.txt").write_text(chars, encoding="utf-8")
+    prompt, n = "to be, or not", 25
+    ids = bigcore.tensor([[chars.index(c) for c in prompt]])
+    want = "".join(chars[i] for i in model.generate(ids, n, do_sample=False)[0].tolist())
+    script = os.path.join(os.path.dirname(__file__), "..", "examples", "onnx_generate.py")
+    code = ("import importlib.util as u, sys; spec = u.spec_from_file_location('g', sys.argv[1]); "
+            "m = u.module_from_spec(spec); spec.loader.exec_module(m); rc = m.main(sys.argv[2:]); "
+            "assert 'bigcore' not in sys.modules, 'the example imported bigcore'; sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code, script, str(tmp_path / "gpt.onnx"), str(tmp_path / "chars.txt"),
+                        "--prompt", prompt, "--max-new-tokens", str(n), "--greedy"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout[:-1] == want  # print() adds the newline

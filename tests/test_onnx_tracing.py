@@ -79,6 +79,13 @@ def test_reshape_shape_is_computed_from_the_input():
     assert {"Shape", "Concat"} <= set(op_types(proto))
 
 
+def test_a_traced_size_used_as_a_tensor_value_stays_in_the_graph():
+    # x + T and T * x with T from a dynamic axis: the size must be read from the input, not frozen at 5
+    m = Fn(lambda x: (x + x.size(1)) * (x.size(0) - 1) + (x.size(1) * x.size(0)))
+    export_and_check(m, (bigcore.randn(2, 5, 3),), [(bigcore.randn(4, 7, 3),), (bigcore.randn(1, 1, 3),)],
+                     {"xs_0": {0: "B", 1: "T"}})
+
+
 def test_static_axes_stay_constant():
     # without dynamic axes no Shape is read: sizes are plain ints and the graph has constant shapes
     m = Fn(lambda x: x.view(x.size(0) * x.size(1), -1))

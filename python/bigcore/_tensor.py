@@ -45,7 +45,9 @@ def _as_c(value, like=None):
     if isinstance(value, numbers.Number):
         if isinstance(value, complex):
             raise TypeError("complex numbers are not supported")
-        return _core.full([], float(value), _scalar_dtype(value, like).name)
+        # a traced size (an int subclass, while exporting) is passed as is, so the export keeps it in the graph
+        fill = value if isinstance(value, int) and type(value) is not int and not isinstance(value, bool) else float(value)
+        return _core.full([], fill, _scalar_dtype(value, like).name)
     from ._creation import tensor
 
     return tensor(value)._c

@@ -6,6 +6,8 @@ forward that calls it raises ``UnsupportedOperatorError`` naming it (``_core.gpt
 ``from_numpy`` and small ``full`` calls make constants, not ops; ``dropout`` is the identity (eval semantics).
 """
 
+from .symint import SymInt
+
 #: engine functions that are not ops of a forward pass: called through unrecorded
 NOT_OPS = {"manual_seed", "get_rng_state", "set_rng_state", "set_num_threads", "get_num_threads",
            "set_grad_enabled", "is_grad_enabled", "simd_level"}
@@ -144,7 +146,8 @@ def dropout(x, p, training):
 
 
 def full(shape, value, dt):
-    if len(shape) <= 1 and all(type(s) is int for s in shape) and (not shape or shape[0] <= 16):
+    small = len(shape) <= 1 and all(type(s) is int for s in shape) and (not shape or shape[0] <= 16)
+    if small and not isinstance(value, SymInt):  # a traced size as the value stays in the graph
         return CONSTANT, {}
     return "full", {"size": list(shape), "fill_value": value, "dtype": dt}
 

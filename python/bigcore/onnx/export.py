@@ -59,6 +59,13 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         bigcore.onnx.export(model, (x,), "model.onnx", input_names=["x"], output_names=["y"],
                             dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
     """
+    _export(model, args, f, input_names, output_names, dynamic_axes, opset_version, kwargs, do_constant_folding,
+            external_data)
+
+
+def _export(model, args, f, input_names=None, output_names=None, dynamic_axes=None, opset_version=18, kwargs=None,
+            do_constant_folding=True, external_data=False, metadata=None):
+    """:func:`export`, with ``metadata`` (str -> str) written into the model's ``metadata_props``."""
     import onnx
 
     from .build import build
@@ -100,6 +107,9 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     if proto.ByteSize() > _PROTO_LIMIT and not external_data:
         raise ValueError(f"bigcore.onnx.export: the model is {proto.ByteSize() / 2**30:.1f} GiB, past protobuf's "
                          "2 GiB; export with external_data=True")
+    for key, value in (metadata or {}).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = str(key), str(value)
     if not external_data:
         onnx.checker.check_model(proto)
     _save(proto, f, external_data)

@@ -14,7 +14,13 @@ def full(g, node):
     from onnx import helper
 
     dtype = node.outputs[0].dtype
-    value = helper.make_tensor("value", ONNX_DTYPES[dtype], [1], [NUMPY_DTYPES[dtype](node.args["fill_value"]).item()])
+    fill = node.args["fill_value"]
+    if is_sym(fill):
+        # a traced size as a tensor value (``x + T``): the size, cast and broadcast to the shape
+        scalar = g.cast(g.size_scalar(fill), dtype, from_dtype="int64")
+        g.op("Expand", [scalar, g.ints(node.args["size"])], out=node)
+        return
+    value = helper.make_tensor("value", ONNX_DTYPES[dtype], [1], [NUMPY_DTYPES[dtype](fill).item()])
     g.op("ConstantOfShape", [g.ints(node.args["size"])], out=node, value=value)
 
 
