@@ -13,6 +13,8 @@ pub mod layernorm;
 pub mod lstm;
 pub mod optim;
 pub mod reduce;
+pub mod scan;
 mod simd_loops;
 pub mod softmax;
+pub mod sort;
 pub mod strided;
