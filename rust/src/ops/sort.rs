@@ -45,7 +45,7 @@ fn by_rows(
         v = v.transpose(d as i64, last)?;
         i = i.transpose(d as i64, last)?;
     }
-    if x.ndim() == 0 {
+    if x.ndim() == 0 && k == 1 {
         v = v.reshape(&[])?;
         i = i.reshape(&[])?;
     }
