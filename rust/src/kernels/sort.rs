@@ -3,21 +3,55 @@
 //! adjoint of picking elements at indices, `index::scatter_add_forward`, called by the op.
 //!
 //! Order: NaN ranks above every number (ascending sorts put NaNs last, descending first; `topk(largest)` picks
-//! them first), as PyTorch. Ties keep the lower index first, in either direction: `sort` is stable, and `topk`
-//! breaks ties by index, so its result is one deterministic answer among the ones PyTorch allows.
+//! them first), as PyTorch; -0.0 equals 0.0. Ties keep the lower index first, in either direction: `sort` is
+//! stable, and `topk` breaks ties by index, so its result is one deterministic answer among the ones PyTorch
+//! allows. Rows longer than `u32::MAX` are not supported (positions are kept as u32 beside the keys).
 
 use crate::dtype::Element;
 use crate::parallel::{self, Rows};
-use std::cmp::Ordering;
 
-/// `a` against `b` with NaN above everything (NaNs equal among themselves): a total order on floats.
-fn nan_last<T: Element>(a: T, b: T) -> Ordering {
-    #[allow(clippy::eq_op)] // `v != v` is the generic NaN test
-    match (a != a, b != b) {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Greater,
-        (false, true) => Ordering::Less,
-        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+/// An element type with an order-preserving map to `u64`: the kernels sort `(key, position)` pairs of plain
+/// integers (a total order, so an unstable sort gives the stable result) instead of calling a float comparison.
+pub trait SortKey: Element {
+    /// `a < b` exactly when `key(a) < key(b)`; NaNs map above everything, and -0.0 equal to 0.0.
+    fn key(self) -> u64;
+}
+
+// IEEE bits made monotonic: negatives flipped entirely, positives with the sign bit set; `+ 0.0` turns -0.0
+// into 0.0 first.
+impl SortKey for f32 {
+    fn key(self) -> u64 {
+        if self.is_nan() {
+            return u64::MAX;
+        }
+        let b = (self + 0.0).to_bits();
+        (if b >> 31 == 1 { !b } else { b | 1 << 31 }) as u64
+    }
+}
+
+impl SortKey for f64 {
+    fn key(self) -> u64 {
+        if self.is_nan() {
+            return u64::MAX;
+        }
+        let b = (self + 0.0).to_bits();
+        if b >> 63 == 1 {
+            !b
+        } else {
+            b | 1 << 63
+        }
+    }
+}
+
+impl SortKey for i64 {
+    fn key(self) -> u64 {
+        (self as u64) ^ (1 << 63)
+    }
+}
+
+impl SortKey for bool {
+    fn key(self) -> u64 {
+        self as u64
     }
 }
 
@@ -26,27 +60,31 @@ fn min_rows(r: usize) -> usize {
     (4096 / r.max(1)).max(1)
 }
 
+/// `(rank key, position)` of each element of `row`: ascending keys order the elements as wanted (largest first
+/// when `descending`), positions break ties toward the lower index.
+fn keyed<T: SortKey>(pairs: &mut Vec<(u64, u32)>, row: &[T], descending: bool) {
+    pairs.clear();
+    let flip = if descending { u64::MAX } else { 0 };
+    pairs.extend(row.iter().enumerate().map(|(j, &v)| (v.key() ^ flip, j as u32)));
+}
+
 /// Sort each row of `x` (rows of `r`): `values` the sorted elements, `indices` their positions in the row.
 /// Ascending unless `descending`; stable in both directions (equal elements keep their order).
-pub fn sort_forward<T: Element>(values: &mut [T], indices: &mut [i64], x: &[T], r: usize, descending: bool) {
+pub fn sort_forward<T: SortKey>(values: &mut [T], indices: &mut [i64], x: &[T], r: usize, descending: bool) {
     if r == 0 {
         return;
     }
     let parts = (Rows::new(values, r), Rows::new(indices, r));
     parallel::for_row_parts(parts, r * (usize::BITS - r.leading_zeros()) as usize, min_rows(r), |first, (v, i)| {
         let (v, i) = (v.into_slice(), i.into_slice());
+        let mut pairs = Vec::with_capacity(r);
         for (row, (vr, ir)) in v.chunks_exact_mut(r).zip(i.chunks_exact_mut(r)).enumerate() {
             let src = &x[(first + row) * r..(first + row + 1) * r];
-            for (j, slot) in ir.iter_mut().enumerate() {
-                *slot = j as i64;
-            }
-            if descending {
-                ir.sort_by(|&a, &b| nan_last(src[b as usize], src[a as usize]));
-            } else {
-                ir.sort_by(|&a, &b| nan_last(src[a as usize], src[b as usize]));
-            }
-            for (out, &j) in vr.iter_mut().zip(ir.iter()) {
+            keyed(&mut pairs, src, descending);
+            pairs.sort_unstable();
+            for ((out, slot), &(_, j)) in vr.iter_mut().zip(ir.iter_mut()).zip(pairs.iter()) {
                 *out = src[j as usize];
+                *slot = j as i64;
             }
         }
     });
@@ -54,7 +92,7 @@ pub fn sort_forward<T: Element>(values: &mut [T], indices: &mut [i64], x: &[T], 
 
 /// The `k` largest (or, unless `largest`, smallest) elements of each row of `x` (rows of `r`, `k <= r`):
 /// `values` and `indices` are rows of `k`, in rank order when `sorted`, else in the order of their positions.
-pub fn topk_forward<T: Element>(
+pub fn topk_forward<T: SortKey>(
     values: &mut [T],
     indices: &mut [i64],
     x: &[T],
@@ -69,29 +107,22 @@ pub fn topk_forward<T: Element>(
     let parts = (Rows::new(values, k), Rows::new(indices, k));
     parallel::for_row_parts(parts, r, min_rows(r), |first, (v, i)| {
         let (v, i) = (v.into_slice(), i.into_slice());
-        let mut order: Vec<i64> = Vec::with_capacity(r);
+        let mut pairs = Vec::with_capacity(r);
         for (row, (vr, ir)) in v.chunks_exact_mut(k).zip(i.chunks_exact_mut(k)).enumerate() {
             let src = &x[(first + row) * r..(first + row + 1) * r];
-            // rank: better value first, then lower position; a total order, so the pick is deterministic
-            let rank = |a: &i64, b: &i64| {
-                let (va, vb) = (src[*a as usize], src[*b as usize]);
-                let by_value = if largest { nan_last(vb, va) } else { nan_last(va, vb) };
-                by_value.then(a.cmp(b))
-            };
-            order.clear();
-            order.extend(0..r as i64);
+            keyed(&mut pairs, src, largest);
             if k < r {
-                order.select_nth_unstable_by(k - 1, rank);
+                pairs.select_nth_unstable(k - 1);
             }
-            let top = &mut order[..k];
+            let top = &mut pairs[..k];
             if sorted {
-                top.sort_unstable_by(rank);
-            } else {
                 top.sort_unstable();
+            } else {
+                top.sort_unstable_by_key(|&(_, j)| j);
             }
-            ir.copy_from_slice(top);
-            for (out, &j) in vr.iter_mut().zip(top.iter()) {
+            for ((out, slot), &(_, j)) in vr.iter_mut().zip(ir.iter_mut()).zip(top.iter()) {
                 *out = src[j as usize];
+                *slot = j as i64;
             }
         }
     });
@@ -110,6 +141,18 @@ mod tests {
         assert!(v[5].is_nan() && v[..5] == [-1.0, 1.0, 1.0, 2.0, 2.0]);
         sort_forward(&mut v, &mut i, &x, 6, true);
         assert_eq!(i, [1, 0, 3, 2, 5, 4]);
+    }
+
+    #[test]
+    fn keys_order_floats_with_nan_on_top_and_signed_zeros_equal() {
+        let xs = [f64::NEG_INFINITY, -2.5, -1e-300, 0.0, 1e-300, 3.0, f64::INFINITY];
+        assert!(xs.windows(2).all(|w| w[0].key() < w[1].key()));
+        assert!(xs.iter().all(|&x| x.key() < f64::NAN.key()) && (-f64::NAN).key() == f64::NAN.key());
+        assert_eq!((-0.0f64).key(), 0.0f64.key());
+        let ys = [f32::NEG_INFINITY, -2.5, -1e-30, 0.0, 1e-30, 3.0, f32::INFINITY];
+        assert!(ys.windows(2).all(|w| w[0].key() < w[1].key()) && ys[6].key() < f32::NAN.key());
+        assert_eq!((-0.0f32).key(), 0.0f32.key());
+        assert!([i64::MIN, -1, 0, 1, i64::MAX].windows(2).all(|w| w[0].key() < w[1].key()));
     }
 
     #[test]

@@ -98,7 +98,8 @@ fn write(
             format!("output with shape {:?} doesn't match the broadcast shape {:?}", x.shape(), y.shape()),
         ));
     }
-    let y = y.to_dtype(x.dtype())?;
+    // (a cast only when needed: a second handle on `y` would make `move_values` copy instead of swap)
+    let y = if y.dtype() == x.dtype() { y } else { y.to_dtype(x.dtype())? };
     move_values(x, &y);
     if !rec {
         return Ok(x.clone());

@@ -2,7 +2,7 @@
 //! [`Generator`]. Draws are serial, in row order, so a seeded generator gives the same samples on any number of
 //! threads.
 //!
-//! With replacement each sample inverts the row's cumulative sum (f64) at a uniform draw. Without replacement
+//! With replacement (or for one sample) each sample inverts the row's cumulative sum (f64) at a uniform draw. Without replacement
 //! the samples are the `num_samples` largest `p_i / E_i` with `E_i ~ Exp(1)` (an exponential race: the same
 //! distribution, order included, as drawing one category at a time and removing it; PyTorch samples the same way).
 
@@ -13,32 +13,36 @@ use crate::random::{Generator, Rng};
 use crate::storage::try_with_capacity;
 use crate::tensor::Tensor;
 
-/// Check one row of weights; returns its total and how many categories have a positive weight.
-fn check_row(p: &[f64]) -> Result<(f64, usize)> {
+/// Check one row of weights and write its running sum into `cdf`; returns how many weights are positive.
+fn check_row(p: &[f64], cdf: &mut Vec<f64>) -> Result<usize> {
     let op = "multinomial";
-    if p.iter().any(|&v| !v.is_finite() || v < 0.0) {
-        return Err(Error::invalid(op, "probability tensor contains either inf, nan or element < 0"));
-    }
-    let total: f64 = p.iter().sum();
-    if total <= 0.0 {
-        return Err(Error::invalid(op, "invalid multinomial distribution (sum of probabilities <= 0)"));
-    }
-    Ok((total, p.iter().filter(|&&v| v > 0.0).count()))
-}
-
-fn with_replacement(out: &mut Vec<i64>, p: &[f64], total: f64, k: usize, cdf: &mut Vec<f64>, r: &mut Rng) {
     cdf.clear();
-    let mut acc = 0.0;
+    let (mut acc, mut positive, mut bad) = (0.0, 0, false);
     cdf.extend(p.iter().map(|&v| {
+        bad |= !(v.is_finite() && v >= 0.0);
+        positive += (v > 0.0) as usize;
         acc += v;
         acc
     }));
-    let last = p.iter().rposition(|&v| v > 0.0).expect("checked: some weight is positive");
+    if bad {
+        return Err(Error::invalid(op, "probability tensor contains either inf, nan or element < 0"));
+    }
+    if acc <= 0.0 {
+        return Err(Error::invalid(op, "invalid multinomial distribution (sum of probabilities <= 0)"));
+    }
+    Ok(positive)
+}
+
+/// `k` draws from the row whose running sum is `cdf`: each the first category whose running sum exceeds a
+/// uniform draw times the total (never a category of weight 0).
+fn with_replacement(out: &mut Vec<i64>, p: &[f64], cdf: &[f64], k: usize, r: &mut Rng) {
+    let total = *cdf.last().expect("rows are not empty");
     for _ in 0..k {
         let u = r.uniform() * total;
-        // the first category whose cumulative weight exceeds u (never one of weight 0); rounding at the top
-        // end falls back to the last positive category
-        out.push(cdf.partition_point(|&c| c <= u).min(last) as i64);
+        let i = cdf.partition_point(|&c| c <= u);
+        // rounding at the top end can give `len`: the last category of positive weight then
+        let i = if i < p.len() { i } else { p.iter().rposition(|&v| v > 0.0).expect("the total is positive") };
+        out.push(i as i64);
     }
 }
 
@@ -91,9 +95,10 @@ pub fn multinomial(probs: &Tensor, num_samples: i64, replacement: bool, gen: &Ge
     let p64 = converted(probs, DType::F64)?;
     let p = p64.storage();
     let p = p.as_slice::<f64>();
-    let mut stats = Vec::with_capacity(rows);
+    let mut cdfs = Vec::with_capacity(rows);
     for row in p.chunks_exact(n) {
-        let (total, positive) = check_row(row)?;
+        let mut cdf = try_with_capacity::<f64>(op, &[n], n)?;
+        let positive = check_row(row, &mut cdf)?;
         if !replacement && positive < k {
             return Err(Error::invalid(
                 op,
@@ -103,14 +108,15 @@ pub fn multinomial(probs: &Tensor, num_samples: i64, replacement: bool, gen: &Ge
                 ),
             ));
         }
-        stats.push(total);
+        cdfs.push(cdf);
     }
     let mut out = try_with_capacity::<i64>(op, &shape, rows * k)?;
     gen.with(|r| {
-        let (mut cdf, mut keys) = (Vec::new(), Vec::new());
-        for (row, &total) in p.chunks_exact(n).zip(&stats) {
-            if replacement {
-                with_replacement(&mut out, row, total, k, &mut cdf, r);
+        let mut keys = Vec::new();
+        for (row, cdf) in p.chunks_exact(n).zip(&cdfs) {
+            // one sample is the same distribution either way: the cheap inversion
+            if replacement || k == 1 {
+                with_replacement(&mut out, row, cdf, k, r);
             } else {
                 without_replacement(&mut out, row, k, &mut keys, r);
             }
