@@ -2,6 +2,7 @@
 the traced ones: each case is an expression of inputs whose batch (B) and sequence (T) axes are dynamic, traced at
 B=2, T=5 and run at B=3, T=7 and at B=1, T=1."""
 
+import io
 import math
 
 import numpy as np
@@ -219,3 +220,21 @@ def test_sdpa_causal_mask_follows_the_sequence_length(rng):
     proto = export_and_check(f, (rnd(1, 3, 4),), [(rnd(2, 11, 4),)], {"xs_0": {0: "B", 1: "T"}})
     assert "Trilu" in op_types(proto)
     assert all(math.prod(i.dims) < 9 for i in proto.graph.initializer)  # no traced-size mask stored
+
+
+def test_setitem_exports_what_it_can_and_names_what_it_cannot(rng):
+    # one mask (a tensor or an array) over the leading dims with one value is a Where; a mask beside other keys is not
+    # exported (the positions it picks depend on the values)
+    def masked(x):
+        y = x.clone()
+        y[np.array([True, False, True])] = 2.0
+        return y
+
+    export_and_check(Fn(masked), (rnd(3, 4),), [(rnd(3, 4),)])
+    def mixed(x):
+        y = x.clone()
+        y[..., np.array([True, False, False, True])] = 0.5
+        return y
+
+    with pytest.raises(bigcore.onnx.UnsupportedOperatorError, match="setitem"):
+        bigcore.onnx.export(Fn(mixed), (rnd(2, 4),), io.BytesIO())

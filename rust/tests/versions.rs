@@ -70,6 +70,21 @@ fn an_output_the_backward_reads_written_in_place_fails() {
 }
 
 #[test]
+fn each_arm_checks_what_it_reads() {
+    // clamp's backward reads its input (kept by clamp_), not its output: writing the output again is fine
+    let w = leaf(&[-2.0, 0.5, 3.0], &[3]);
+    let h = inplace::clamp_(&w.mul(&scalar(1.0)).unwrap(), Some(-1.0), Some(1.0)).unwrap();
+    let h = inplace::mul_(&h, &scalar(2.0)).unwrap();
+    backward(&h.sum(None, false).unwrap(), None, false).unwrap();
+    assert_eq!(grad(&w), [0.0, 2.0, 0.0]);
+    // tanh's reads its output: writing it fails
+    let t = w.unary(bigcore::autograd::Unary::Tanh).unwrap();
+    let t2 = inplace::add_(&t, &scalar(1.0), 1.0).unwrap();
+    let e = backward(&t2.sum(None, false).unwrap(), None, false).unwrap_err();
+    assert!(e.to_string().contains("the output of `tanh`"), "{e}");
+}
+
+#[test]
 fn gradients_flow_through_in_place_writes() {
     // h = w * 3 (a non-leaf); h += w; h *= 2  =>  h = 8w, dh/dw = 8
     let w = leaf(&[1.0, -2.0, 0.5], &[3]);

@@ -118,7 +118,9 @@ pub(super) fn saved(op: &Op, inputs: &[Tensor]) -> (Vec<usize>, bool) {
     let other_of_needed = || (0..2).filter(|&i| need(1 - i)).collect();
     match op {
         Op::Unary(Unary::Neg) => (vec![], false),
-        Op::Unary(_) => (vec![0], true),
+        // the formula's operand (`unary_backward`): the output for these, the input for the others
+        Op::Unary(Unary::Exp | Unary::Tanh | Unary::Sigmoid | Unary::Sqrt) => (vec![], true),
+        Op::Unary(Unary::Relu | Unary::Abs | Unary::Log | Unary::Gelu(_) | Unary::Clamp { .. }) => (vec![0], false),
         Op::Binary(Binary::Add | Binary::Sub) => (vec![], false),
         Op::Binary(Binary::Mul) | Op::Matmul | Op::Linear => (other_of_needed(), false),
         Op::Binary(Binary::Div) => (vec![1], need(1)),

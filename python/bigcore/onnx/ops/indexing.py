@@ -170,6 +170,10 @@ def one_hot(g, node):
     g.op("OneHot", [node.args["tensor"], g.int_1d(out.dims[-1]), values], out=node, axis=-1)
 
 
+def _is_mask(k):
+    return (isinstance(k, Value) and k.dtype == "bool") or (isinstance(k, np.ndarray) and k.dtype == np.bool_)
+
+
 def _one_element(v):
     return not isinstance(v, Value) or int(np.prod(v.shape)) == 1
 
@@ -178,11 +182,13 @@ def _one_element(v):
 def setitem(g, node):
     x, key, value, out = node.args["t"], node.args["key"], node.args["value"], node.outputs[0]
     k = key[0] if isinstance(key, tuple) and len(key) == 1 else key
-    if isinstance(k, Value) and k.dtype == "bool":
+    if _is_mask(k):
         # x[mask] = v with a mask over x's leading dims and one value: Where
-        if not _one_element(value) or k.rank == 0 or k.rank > x.rank:
+        rank = k.rank if isinstance(k, Value) else k.ndim
+        if not _one_element(value) or rank == 0 or rank > x.rank:
             raise g.unsupported("x[mask] = value exports with one value and a mask of x's leading dimensions")
-        mask = g.unsqueeze(k, list(range(k.rank, x.rank))) if k.rank < x.rank else k
+        mask = k if isinstance(k, Value) else g.const(k)
+        mask = g.unsqueeze(mask, list(range(rank, x.rank))) if rank < x.rank else mask
         v = g.scalar(value, out.dtype) if not isinstance(value, Value) else g.op(
             "Reshape", [g.cast(value, out.dtype), g.ints([])])
         if out.dtype == "bool":
@@ -191,7 +197,7 @@ def setitem(g, node):
             g.op("Where", [mask, v, x], out=node)
         return
     parts = key if isinstance(key, tuple) else (key,)
-    if sum(_is_index_array(p) for p in parts) > 1 or any(isinstance(p, Value) and p.dtype == "bool" for p in parts):
+    if sum(_is_index_array(p) for p in parts) > 1 or any(_is_mask(p) for p in parts):
         raise g.unsupported("x[key] = value exports with at most one integer index tensor and no bool masks")
     # the positions of the picked elements in the flattened x, then ScatterElements there
     numel = g.op("ReduceProd", [g.shape_of(x)], keepdims=0)
