@@ -96,7 +96,8 @@ def _index(rng, index_shape, size, dim, distinct=False):
 
 
 # (input shape, index shape, dim): the index smaller than the input outside dim, awkward sizes
-GEOMETRY = [((7,), (3,), 0), ((5, 3), (2, 3), 0), ((3, 13), (3, 5), 1), ((2, 5, 7), (2, 3, 4), -1), ((5, 1), (1, 1), 1)]
+GEOMETRY = [((7,), (3,), 0), ((5, 3), (2, 3), 0), ((3, 13), (3, 5), 1), ((2, 5, 7), (2, 3, 4), -1), ((5, 1), (1, 1), 1),
+            ((5, 3), (0, 3), 0), ((2, 0), (2, 0), 1)]
 
 
 @pytest.mark.parametrize("shape,ishape,dim", GEOMETRY)

@@ -26,6 +26,7 @@ KEYS = [
     (np.array([True, False, True]),),
     (np.arange(3)[:, None, None] * 0 + np.arange(5)[None, :, None] % 2 + np.arange(2) == 1,),  # a full bool mask
     (Ellipsis,),
+    (slice(5, 1),),  # nothing
 ]
 
 
