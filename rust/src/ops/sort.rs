@@ -18,6 +18,10 @@ fn rows_last(op: &'static str, x: &Tensor, dim: i64) -> Result<(Tensor, usize, b
     let _g = NoGradGuard::new();
     let x1 = if x.ndim() == 0 { x.reshape(&[1])? } else { x.detach() };
     let d = normalize_dim(op, dim, x1.ndim())?;
+    if x1.shape()[d] > u32::MAX as usize {
+        // the kernels keep positions as u32 beside the sort keys
+        return Err(Error::unsupported(op, format!("dimension {d} of size {} is too long to sort", x1.shape()[d])));
+    }
     let last = x1.ndim() - 1;
     Ok(if d == last { (x1, d, false) } else { (x1.transpose(d as i64, last as i64)?, d, true) })
 }
