@@ -344,3 +344,99 @@ def _sdpa_bwd(g, q, k, v, mask=None, causal=False, scale=None, keep=None, p=0.0)
 
 
 REF["scaled_dot_product_attention"] = (_sdpa_fwd, _sdpa_bwd)
+
+
+# ----- sorting, running sums, indexing along a dim with index tensors -----
+def _pick_back(g, x, index, dim):
+    """The adjoint of picking ``x`` at ``index`` along ``dim``: zeros with ``g`` added at the picked places."""
+    gx = np.zeros_like(x)
+    np.add.at(gx, _along(index, dim), g)
+    return gx
+
+
+def _along(index, dim):
+    """A numpy index tuple: the index tensor's own positions, with ``index`` along ``dim``."""
+    full = list(np.indices(index.shape, sparse=True))
+    full[dim % index.ndim] = index
+    return tuple(full)
+
+
+def _rank_order(x, dim, descending):
+    # stable in both directions: equal values keep the lower index first
+    return np.argsort(-x if descending else x, axis=dim, kind="stable")
+
+
+def _topk_idx(x, k, dim=-1, largest=True, sorted=True):
+    idx = np.take(_rank_order(x, dim, largest), np.arange(k), axis=dim)
+    return idx if sorted else np.sort(idx, axis=dim)
+
+
+REF["topk"] = (
+    lambda x, k, dim=-1, largest=True, sorted=True: np.take_along_axis(x, _topk_idx(x, k, dim, largest, sorted), dim),
+    lambda g, x, k, dim=-1, largest=True, sorted=True: (_pick_back(g, x, _topk_idx(x, k, dim, largest, sorted), dim),),
+)
+REF["sort"] = (
+    lambda x, dim=-1, descending=False: np.take_along_axis(x, _rank_order(x, dim, descending), dim),
+    lambda g, x, dim=-1, descending=False: (_pick_back(g, x, _rank_order(x, dim, descending), dim),),
+)
+# d/dx_j of sum_i g_i sum_{s <= i} x_s = sum_{i >= j} g_i: the running sum of g from the end
+REF["cumsum"] = (
+    lambda x, dim: np.cumsum(x, axis=dim),
+    lambda g, x, dim: (np.flip(np.cumsum(np.flip(g, dim), axis=dim), dim),),
+)
+REF["gather"] = (
+    lambda x, index, dim: x[_along(index, dim)],
+    lambda g, x, index, dim: (_pick_back(g, x, index, dim), None),
+)
+
+
+def _corner(index, src):
+    """``src``'s block at the index's positions (the index may be smaller than the source)."""
+    return src[tuple(slice(0, n) for n in index.shape)]
+
+
+def _scatter_fwd(x, index, src, dim, add=False):
+    out = x.copy()
+    if add:
+        np.add.at(out, _along(index, dim), _corner(index, src))
+    else:
+        out[_along(index, dim)] = _corner(index, src)
+    return out
+
+
+def _scatter_bwd(g, x, index, src, dim, add=False):
+    gx = g.copy()
+    if not add:
+        gx[_along(index, dim)] = 0.0  # overwritten places pass nothing back to x
+    gsrc = np.zeros_like(src)
+    gsrc[tuple(slice(0, n) for n in index.shape)] = g[_along(index, dim)]
+    return gx, None, gsrc
+
+
+REF["scatter"] = (_scatter_fwd, _scatter_bwd)
+REF["scatter_add"] = (lambda x, i, s, dim: _scatter_fwd(x, i, s, dim, True), lambda g, x, i, s, dim: _scatter_bwd(g, x, i, s, dim, True))
+
+
+# ----- in place: x[key] = v, and the `_` ops (their forms on a copy of x: x.clone().op_(...)) -----
+def _setitem_fwd(x, v, key):
+    out = x.copy()
+    out[key] = v
+    return out
+
+
+def _setitem_bwd(g, x, v, key):
+    gx = g.copy()
+    gx[key] = 0.0  # overwritten (the keys tested pick each place at most once)
+    return gx, unbroadcast(np.asarray(g[key]), v.shape)
+
+
+REF["setitem"] = (_setitem_fwd, _setitem_bwd)
+REF["add_"] = (lambda x, o, alpha=1.0: x + alpha * o, lambda g, x, o, alpha=1.0: (g, unbroadcast(alpha * g, o.shape)))
+REF["mul_"] = (lambda x, o: x * o, lambda g, x, o: (g * o, unbroadcast(g * x, o.shape)))
+REF["clamp_"] = REF["clamp"]
+REF["masked_fill_"] = (
+    lambda x, v, mask: np.where(mask, v, x),
+    lambda g, x, v, mask: (np.where(mask, 0.0, g), np.asarray(np.where(mask, g, 0.0).sum())),
+)
+REF["copy_"] = (lambda x, s: np.broadcast_to(s, x.shape).copy(), lambda g, x, s: (np.zeros_like(x), unbroadcast(g, s.shape)))
+REF["fill_"] = (lambda x, v: np.full_like(x, v), lambda g, x, v: (np.zeros_like(x), np.asarray(g.sum())))

@@ -2,6 +2,7 @@
 the traced ones: each case is an expression of inputs whose batch (B) and sequence (T) axes are dynamic, traced at
 B=2, T=5 and run at B=3, T=7 and at B=1, T=1."""
 
+import io
 import math
 
 import numpy as np
@@ -126,7 +127,55 @@ CASES = [
      lambda B, T: (rnd(B, 6), rnd(B, 6)), [{0: "B"}, {0: "B"}]),
     ("nll_loss", lambda x, t: (F.nll_loss(x.log_softmax(1), t), F.nll_loss(x.log_softmax(1), t, reduction="none", ignore_index=0)),
      lambda B, T: (rnd(B * T, 6), ids(6, B * T)), [{0: "N"}, {0: "N"}]),
+    # sorting, running sums, indexing along a dim
+    ("topk_sort", lambda x: (x.topk(3), x.topk(2, largest=False), x.topk(4, sorted=False), x.topk(3, dim=2).values,
+                             x.sort(-1), x.sort(1, descending=True), x.argsort(1), bigcore.sort(x.long(), 2).values),
+     lambda B, T: (rnd(B, T, 6) * 4,), [BT]),
+    ("cumsum", lambda x, i: (x.cumsum(1), x.cumsum(-1), i.cumsum(1), (x > 0).cumsum(2), x.double().cumsum(0)),
+     lambda B, T: (rnd(B, T, 6), ids(9, B, T)), [BT, BT]),
+    ("gather_scatter", lambda x: _gather_scatter(x), lambda B, T: (rnd(B, T, 6),), [BT]),
+    ("put_one_hot", lambda x, i: (x.put(i[0, :1].clamp(max=5), x[0, 0, :1] * 5), x.put(bigcore.tensor([0, -1]), bigcore.tensor([7.0, 8.0]), accumulate=True),
+                                  F.one_hot(i, 9), F.one_hot(i[:, :1].clamp(max=2), 3)),
+     lambda B, T: (rnd(B, T, 6), ids(9, B, T)), [BT, BT]),
+    # in place: each written tensor's later reads see the written values
+    ("inplace_ops", lambda x, y: _inplace(x, y), lambda B, T: (rnd(B, T, 6), rnd(6)), [BT, {}]),
+    ("setitem", lambda x, i: _setitem(x, i), lambda B, T: (rnd(B, T, 6), ids(6, 3)), [BT, {}]),
 ]
+
+
+def _gather_scatter(x):
+    # distinct targets per row (argsort), so scatter's result does not depend on the order of writes
+    i = x.argsort(-1)[..., :4]
+    return (x.gather(2, i), x.gather(2, i[:, :1, :2]), x.scatter(2, i, x[..., :4] * 2), x.scatter(2, i[..., :2], 3.0),
+            x.scatter_add(2, i, x), x.scatter_add(2, i * 0, x))  # the last: every row's values added at place 0
+
+
+def _inplace(x, y):
+    a = x.clone()
+    a.add_(y, alpha=2)
+    a *= 1.5
+    a -= y
+    a /= 2
+    b = x.clone().clamp_(-0.5, 0.5)
+    c = x.clone().masked_fill_(x > 0.3, -1.0)
+    d = x.clone().fill_(0.25) + x.clone().zero_() + x.clone().copy_(y)
+    e = x.clone().scatter_(2, x.argsort(-1)[..., :2], 9.0).scatter_add_(2, x.argsort(-1)[..., :3], x)
+    return a, b, c, d, e, x.long().clamp_(min=0).add_(3)
+
+
+def _setitem(x, i):
+    y = x.clone()
+    y[:, 0] = 1.0
+    y[..., 1:3] = y[..., 3:5] * 2
+    y[y > 1.5] = 0.0
+    y[:, :, [0, 5]] = -1.0
+    y[0] = y[0] + 1
+    y[:, -1, i] = bigcore.tensor([4.0, 5.0, 6.0])
+    z = x.clone()
+    z[x[..., 0] > 0] = 7.0  # a mask over the leading dims
+    z[:, :, 2::3] += 1
+    return y, z
+
 
 
 @pytest.mark.parametrize("name,fn,make,axes", CASES, ids=[c[0] for c in CASES])
@@ -171,3 +220,21 @@ def test_sdpa_causal_mask_follows_the_sequence_length(rng):
     proto = export_and_check(f, (rnd(1, 3, 4),), [(rnd(2, 11, 4),)], {"xs_0": {0: "B", 1: "T"}})
     assert "Trilu" in op_types(proto)
     assert all(math.prod(i.dims) < 9 for i in proto.graph.initializer)  # no traced-size mask stored
+
+
+def test_setitem_exports_what_it_can_and_names_what_it_cannot(rng):
+    # one mask (a tensor or an array) over the leading dims with one value is a Where; a mask beside other keys is not
+    # exported (the positions it picks depend on the values)
+    def masked(x):
+        y = x.clone()
+        y[np.array([True, False, True])] = 2.0
+        return y
+
+    export_and_check(Fn(masked), (rnd(3, 4),), [(rnd(3, 4),)])
+    def mixed(x):
+        y = x.clone()
+        y[..., np.array([True, False, False, True])] = 0.5
+        return y
+
+    with pytest.raises(bigcore.onnx.UnsupportedOperatorError, match="setitem"):
+        bigcore.onnx.export(Fn(mixed), (rnd(2, 4),), io.BytesIO())

@@ -175,6 +175,63 @@ LARGE = {
 }
 
 
+def _distinct(rng, shape):
+    """Values without ties (a permutation, jittered), so sort and topk rank them one way."""
+    n = int(np.prod(shape))
+    # neighbours at least 2/n apart: far above float32's rounding of values near 2 (2.4e-7), so float32 ranks alike
+    return (rng.permutation(n).reshape(shape) / n - 0.5) * 4 + rng.uniform(-1 / n, 1 / n, shape)
+
+
+def _scatter(name):
+    def cases(rng):
+        # index (301, 97) into (301, 130) along dim 1, distinct targets per row; the source one column wider
+        index = np.stack([rng.permutation(130)[:97] for _ in range(301)])
+        return [_case(lambda t, i, u: getattr(t, name)(1, i, u), [rand(rng, (301, 130)), index, rand(rng, (301, 98))],
+                      {"dim": 1})]
+    return cases
+
+
+def _setitem(rng):
+    x = rand(rng, large_awkward_shape(rng, 2, 257))
+    keys = [(slice(1, None, 3), slice(None, -5)), (np.arange(x.shape[0]) % 3 == 1,), (slice(None), rng.permutation(257)[:97])]
+    return [_case(lambda t, u, k=k: _setitem_fn(t, k, u), [x, rand(rng, x[k].shape[-1:])], {"key": k}) for k in keys]
+
+
+def _setitem_fn(t, key, value):
+    t = t.clone()
+    t[tuple(bigcore.tensor(k) if isinstance(k, np.ndarray) else k for k in key)] = value
+    return t
+
+
+#: the in-place ops and their new cases, checked as written into a clone
+LARGE_INPLACE = {
+    "setitem": _setitem,
+    "add_": lambda rng: [_case(lambda t, u: t.clone().add_(u, alpha=0.5), [rand(rng, large_awkward_shape(rng, 3, 69)), rand(rng, (69,))],
+                               {"alpha": 0.5})],
+    "mul_": lambda rng: [_case(lambda t, u: t.clone().mul_(u), [rand(rng, large_awkward_shape(rng, 2, 97)), rand(rng, (97,))])],
+    "clamp_": lambda rng: [_case(lambda t: t.clone().clamp_(-0.5, 1.0), [rand(rng, large_awkward_shape(rng, 2, 130))],
+                                 {"min": -0.5, "max": 1.0})],
+    "masked_fill_": lambda rng: [_case(lambda t, v, m: t.clone().masked_fill_(m, v),
+                                       [rand(rng, (301, 257)), np.asarray(0.5), rng.random((301, 257)) < 0.3])],
+    "copy_": lambda rng: [_case(lambda t, u: t.clone().copy_(u), [rand(rng, large_awkward_shape(rng, 2, 257)), rand(rng, (257,))])],
+    "fill_": lambda rng: [_case(lambda t, v: t.clone().fill_(v), [rand(rng, large_awkward_shape(rng, 2, 69)), np.asarray(-1.5)])],
+}
+
+LARGE.update({
+    # sort and topk split by whole rows; along dim 0 the rows are the moved columns
+    "sort": lambda rng: [_case(lambda t, d=d, desc=desc: t.sort(d, desc).values, [_distinct(rng, (301, 257))],
+                               {"dim": d, "descending": desc}) for d, desc in [(-1, False), (0, True)]],
+    "topk": lambda rng: [_case(lambda t, d=d, k=k: t.topk(k, d).values, [_distinct(rng, (301, 257))], {"k": k, "dim": d})
+                         for d, k in [(-1, 50), (0, 7), (-1, 257)]],
+    "cumsum": lambda rng: [_case(lambda t, d=d: t.cumsum(d), [rand(rng, (7, 301, 69))], {"dim": d}) for d in (0, 1, 2)],
+    "gather": lambda rng: [_case(lambda t, i: t.gather(1, i), [rand(rng, (301, 130)), rng.integers(0, 130, (301, 257))],
+                                 {"dim": 1})],
+    "scatter": _scatter("scatter"),
+    "scatter_add": _scatter("scatter_add"),
+    **LARGE_INPLACE,
+})
+
+
 def test_every_reference_op_has_a_large_awkward_case():
     # a new op added to the reference must add its cases here: that is how it gets this check by default
     assert sorted(set(REF) - set(LARGE)) == []

@@ -29,8 +29,9 @@ from ._creation import (
 from ._dtype import bool_ as bool  # noqa: A001 - PyTorch's name
 from ._dtype import dtype, float32, float64, int64
 from ._functions import *  # noqa: F401,F403 - the torch.* functional forms
+from ._random import Generator, default_generator, multinomial, randint, randperm
 from ._functions import __all__ as _functions_all
-from ._tensor import Tensor, _wrap
+from ._tensor import Tensor
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import AutogradError, BigcoreError, DTypeError, OutOfRangeError, ShapeError
 from . import data, io, keras, models, nn, onnx, optim  # noqa: E402 - bigcore.onnx imports onnx only to export
@@ -55,11 +56,6 @@ def get_num_threads():
     return _core.get_num_threads()
 
 
-def randperm(n):
-    """A random permutation of ``0..n-1`` (int64) from the seeded generator."""
-    return _wrap(_core.randperm(int(n)))
-
-
 def simd_level():
     """The instruction set the kernels were dispatched to: ``"avx512"``, ``"avx2"`` or ``"scalar"``
     (force one with ``BIGCORE_SIMD``)."""
@@ -72,6 +68,7 @@ __all__ = [
     "dtype", "float32", "float64", "int64", "bool", "float", "double", "long",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "set_num_threads", "get_num_threads", "simd_level", "nn", "optim", "data", "io", "keras", "onnx",
-    "save", "load", "get_rng_state", "set_rng_state", "randperm",
+    "save", "load", "get_rng_state", "set_rng_state", "randperm", "randint", "multinomial",
+    "Generator", "default_generator",
     "BigcoreError", "ShapeError", "OutOfRangeError", "DTypeError", "AutogradError",
 ] + _functions_all

@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _core
 from ._dtype import bool_, float32, float64, from_numpy_dtype, int64, to_dtype
+from ._random import _handle, default_generator
 from ._tensor import Tensor, _dims, _tensor_from_numpy, _wrap
 from .errors import DTypeError
 
@@ -93,14 +94,16 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     return _new(_core.arange(*bounds, to_dtype(dtype).name), requires_grad)  # ints stay: traced sizes
 
 
-def rand(*size, dtype=None, requires_grad=False):
-    """Uniform samples in [0, 1) from the seeded generator (see :func:`manual_seed`)."""
-    return _new(_core.rand(_dims(size), (to_dtype(dtype) or float32).name), requires_grad)
+def rand(*size, generator=None, dtype=None, requires_grad=False):
+    """Uniform samples in [0, 1) from ``generator`` (default: the seeded default generator, see
+    :func:`manual_seed`)."""
+    return _new(_core.rand(_dims(size), (to_dtype(dtype) or float32).name, _handle(generator)), requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False):
-    """Standard normal samples from the seeded generator (see :func:`manual_seed`)."""
-    return _new(_core.randn(_dims(size), (to_dtype(dtype) or float32).name), requires_grad)
+def randn(*size, generator=None, dtype=None, requires_grad=False):
+    """Standard normal samples from ``generator`` (default: the seeded default generator, see
+    :func:`manual_seed`)."""
+    return _new(_core.randn(_dims(size), (to_dtype(dtype) or float32).name, _handle(generator)), requires_grad)
 
 
 def param_storage(shape, dtype=None):
@@ -129,7 +132,9 @@ def randn_like(t, dtype=None, requires_grad=False):
 
 
 def manual_seed(seed):
-    """Seed bigcore's random generator: later ``rand``, ``randn``, dropout masks and initializations repeat."""
+    """Seed bigcore's default random generator: later ``rand``, ``randn``, ``randint``, ``multinomial``,
+    dropout masks and initializations repeat. Returns :data:`bigcore.default_generator`."""
     if not isinstance(seed, (numbers.Integral, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
     _core.manual_seed(int(seed))
+    return default_generator

@@ -50,6 +50,7 @@ _NAMES = [
     "reshape", "transpose", "permute", "flatten", "squeeze", "unsqueeze", "split", "chunk", "narrow",
     "tril", "triu", "masked_fill", "softmax", "log_softmax", "index_select",
     "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "add", "sub", "mul", "div", "pow",
+    "topk", "sort", "argsort", "cumsum", "gather", "scatter", "scatter_add",
 ]
 for _n in _NAMES:
     globals()[_n] = _method(_n)

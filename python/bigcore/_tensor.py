@@ -580,4 +580,6 @@ def _tensor_from_numpy(arr, requires_grad=False):
     return t
 
 
+from . import _index_ops, _inplace  # noqa: E402,F401 - they add Tensor's indexing, sorting and in-place methods
+
 __all__ = ["Tensor", "MaxResult"]

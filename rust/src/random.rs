@@ -1,12 +1,15 @@
-//! The library's seeded random generator (xoshiro256++), shared by `rand`, `randn`, dropout and init.
-//! `manual_seed(n)` makes every later draw deterministic. Draws are serial so results do not depend on threads.
+//! Random generators (xoshiro256++): the library's default one, shared by `rand`, `randn`, `randint`,
+//! `multinomial`, `randperm`, dropout and init unless a [`Generator`] of the caller's is given, and that type.
+//! `manual_seed(n)` makes every later draw of the default generator deterministic. Draws are serial so results
+//! do not depend on threads.
 //!
 //! Also the counter-based generator Philox 4x32-10 ([`philox4x32_10`]): a pure function of (counter, key), so a
 //! kernel draws the random numbers of any element in any order on any thread, and a backward pass regenerates
-//! the forward's numbers instead of storing them (attention's dropout takes its key from one draw of the
-//! seeded generator per forward). No state lives here for it.
+//! the forward's numbers instead of storing them (attention's and the fused GPT's dropout take their key from one
+//! draw of a seeded generator per forward). No state lives here for it.
 
-use std::sync::Mutex;
+use crate::error::{Error, Result};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// xoshiro256++ state.
 pub struct Rng([u64; 4]);
@@ -63,36 +66,131 @@ impl Rng {
             }
         }
     }
+
+    /// Uniform in `0..n` without bias (Lemire's multiply-and-reject); `n` must be positive.
+    pub fn below(&mut self, n: u64) -> u64 {
+        debug_assert!(n > 0);
+        let threshold = n.wrapping_neg() % n; // 2^64 mod n: the low products below it are over-represented
+        loop {
+            let m = (self.next_u64() as u128) * (n as u128);
+            if (m as u64) >= threshold {
+                return (m >> 64) as u64;
+            }
+        }
+    }
 }
 
-static GLOBAL: Mutex<Option<Rng>> = Mutex::new(None);
+/// The seed a new [`Generator`] starts from (PyTorch's default seed, 67280421310721).
+pub const DEFAULT_SEED: u64 = 67_280_421_310_721;
 
-/// Reseed the library's generator.
+struct GenState {
+    rng: Rng,
+    initial_seed: u64,
+}
+
+/// A random generator: a handle to one shared stream (clones draw from the same one), as `torch.Generator`.
+#[derive(Clone)]
+pub struct Generator(Arc<Mutex<GenState>>);
+
+impl Default for Generator {
+    fn default() -> Self {
+        Generator::new(DEFAULT_SEED)
+    }
+}
+
+impl Generator {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Generator {
+        Generator(Arc::new(Mutex::new(GenState { rng: Rng::seeded(seed), initial_seed: seed })))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GenState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reseed: every later draw is determined by `seed`.
+    pub fn manual_seed(&self, seed: u64) {
+        *self.lock() = GenState { rng: Rng::seeded(seed), initial_seed: seed };
+    }
+
+    /// Reseed from the clock; returns the seed used.
+    pub fn seed(&self) -> u64 {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let seed = Rng::seeded(t).next_u64(); // spread clock readings that differ in their last bits
+        self.manual_seed(seed);
+        seed
+    }
+
+    /// The seed of the last `manual_seed` (or `seed`).
+    pub fn initial_seed(&self) -> u64 {
+        self.lock().initial_seed
+    }
+
+    /// The state (four words), for checkpoints that must resume the same random stream.
+    pub fn get_state(&self) -> [u64; 4] {
+        self.lock().rng.0
+    }
+
+    /// Restore a state from [`get_state`](Self::get_state).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for the all-zero state, which xoshiro can never leave.
+    pub fn set_state(&self, state: [u64; 4]) -> Result<()> {
+        if state == [0; 4] {
+            return Err(Error::invalid("set_state", "the all-zero generator state is invalid"));
+        }
+        self.lock().rng = Rng(state);
+        Ok(())
+    }
+
+    /// Run `f` with the generator's stream (locked: draws from other threads wait).
+    pub fn with<R>(&self, f: impl FnOnce(&mut Rng) -> R) -> R {
+        f(&mut self.lock().rng)
+    }
+
+    /// True when `self` and `other` are handles to the same stream.
+    pub fn same_as(&self, other: &Generator) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// The library's default generator: seeded from the clock at first use unless `manual_seed` was called.
+pub fn default_generator() -> &'static Generator {
+    static DEFAULT: OnceLock<Generator> = OnceLock::new();
+    DEFAULT.get_or_init(|| {
+        let g = Generator::new(0);
+        g.seed();
+        g
+    })
+}
+
+/// Reseed the library's default generator.
 pub fn manual_seed(seed: u64) {
-    *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(Rng::seeded(seed));
+    default_generator().manual_seed(seed);
 }
 
-/// The generator's state (four words), for checkpoints that must resume the same random stream.
+/// The default generator's state (four words).
 pub fn get_state() -> [u64; 4] {
-    with_rng(|r| r.0)
+    default_generator().get_state()
 }
 
-/// Restore a state from [`get_state`].
+/// Restore the default generator's state from [`get_state`].
 ///
 /// # Errors
 /// `InvalidArgument` for the all-zero state, which xoshiro can never leave.
-pub fn set_state(state: [u64; 4]) -> crate::Result<()> {
-    if state == [0; 4] {
-        return Err(crate::Error::invalid("set_rng_state", "the all-zero generator state is invalid"));
-    }
-    *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(Rng(state));
-    Ok(())
+pub fn set_state(state: [u64; 4]) -> Result<()> {
+    default_generator()
+        .set_state(state)
+        .map_err(|_| Error::invalid("set_rng_state", "the all-zero generator state is invalid"))
 }
 
-/// A uniformly random permutation of `0..n` (Fisher-Yates).
-pub fn randperm(n: usize) -> Vec<i64> {
+/// A uniformly random permutation of `0..n` (Fisher-Yates) from `gen`.
+pub fn randperm_with(n: usize, gen: &Generator) -> Vec<i64> {
     let mut v: Vec<i64> = (0..n as i64).collect();
-    with_rng(|r| {
+    gen.with(|r| {
         for i in (1..n).rev() {
             let j = (r.next_u64() % (i as u64 + 1)) as usize;
             v.swap(i, j);
@@ -101,17 +199,14 @@ pub fn randperm(n: usize) -> Vec<i64> {
     v
 }
 
-/// Run `f` with the library's generator (seeded from the clock on first use unless `manual_seed` was called).
+/// A uniformly random permutation of `0..n` from the default generator.
+pub fn randperm(n: usize) -> Vec<i64> {
+    randperm_with(n, default_generator())
+}
+
+/// Run `f` with the library's default generator.
 pub fn with_rng<R>(f: impl FnOnce(&mut Rng) -> R) -> R {
-    let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
-    let rng = g.get_or_insert_with(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        Rng::seeded(t)
-    });
-    f(rng)
+    default_generator().with(f)
 }
 
 /// Philox 4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011): four random 32-bit
@@ -149,6 +244,35 @@ pub fn philox4x32_10_lanes<const L: usize>(counter: [[u32; L]; 4], key: [u32; 2]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generators_are_independent_streams_and_states_restore() {
+        let a = Generator::new(7);
+        let b = Generator::new(7);
+        let first: Vec<u64> = (0..4).map(|_| a.with(|r| r.next_u64())).collect();
+        let state = a.get_state();
+        let later: Vec<u64> = (0..4).map(|_| a.with(|r| r.next_u64())).collect();
+        assert_eq!(first, (0..4).map(|_| b.with(|r| r.next_u64())).collect::<Vec<_>>());
+        a.set_state(state).unwrap();
+        assert_eq!(later, (0..4).map(|_| a.with(|r| r.next_u64())).collect::<Vec<_>>());
+        assert!(a.set_state([0; 4]).is_err());
+        a.manual_seed(3);
+        assert_eq!(a.initial_seed(), 3);
+        assert_eq!(Generator::default().initial_seed(), DEFAULT_SEED);
+    }
+
+    #[test]
+    fn below_is_uniform_and_in_range() {
+        // 60,000 draws in 0..6: each count within 5 standard deviations (sqrt(60000 * 1/6 * 5/6) = 91) of 10,000
+        let mut r = Rng::seeded(1);
+        let mut counts = [0usize; 6];
+        for _ in 0..60_000 {
+            counts[r.below(6) as usize] += 1;
+        }
+        assert!(counts.iter().all(|&c| c.abs_diff(10_000) < 5 * 91), "{counts:?}");
+        assert_eq!(r.below(1), 0);
+        assert!((0..1000).all(|_| r.below(u64::MAX) < u64::MAX));
+    }
 
     #[test]
     fn philox_matches_the_random123_known_answers() {

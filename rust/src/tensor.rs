@@ -2,7 +2,8 @@
 //! the autograd node that made it. No math lives here.
 //!
 //! Storage is always contiguous and row-major; movement ops that cannot share it (permute, slice, expand) copy.
-//! `reshape` and `detach` share storage, as in PyTorch.
+//! `reshape` and `detach` share storage, as in PyTorch. Each storage carries a version counter that every write
+//! through [`Tensor::storage_mut`] bumps, so autograd can tell a value it saved from one changed in place since.
 
 use crate::autograd::Node;
 use crate::dtype::{DType, Element};
@@ -22,18 +23,24 @@ pub(crate) struct Inner {
     id: u64,
     shape: Vec<usize>,
     dtype: DType,
-    storage: Arc<RwLock<Storage>>,
+    storage: Arc<Cell>,
     requires_grad: AtomicBool,
     grad: Mutex<Option<Tensor>>,
     /// The op that made this tensor; `None` for leaves.
     pub(crate) node: Mutex<Option<Node>>,
 }
 
+/// The elements and their version: the number of in-place writes so far, shared by every tensor on the storage.
+struct Cell {
+    data: RwLock<Storage>,
+    version: AtomicU64,
+}
+
 impl Drop for Inner {
     /// The last tensor holding a large storage hands its buffer to the cache of freed buffers (`recycle.rs`).
     fn drop(&mut self) {
-        if let Some(lock) = Arc::get_mut(&mut self.storage) {
-            let s = lock.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(cell) = Arc::get_mut(&mut self.storage) {
+            let s = cell.data.get_mut().unwrap_or_else(|e| e.into_inner());
             if s.capacity_bytes() >= crate::recycle::MIN_BYTES {
                 crate::recycle::give(std::mem::replace(s, Storage::Bool(Vec::new())));
             }
@@ -54,7 +61,7 @@ impl Tensor {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             dtype: storage.dtype(),
             shape,
-            storage: Arc::new(RwLock::new(storage)),
+            storage: Arc::new(Cell { data: RwLock::new(storage), version: AtomicU64::new(0) }),
             requires_grad: AtomicBool::new(false),
             grad: Mutex::new(None),
             node: Mutex::new(None),
@@ -113,11 +120,23 @@ impl Tensor {
     }
     /// Read access to the elements.
     pub fn storage(&self) -> RwLockReadGuard<'_, Storage> {
-        self.0.storage.read().unwrap_or_else(|e| e.into_inner())
+        self.0.storage.data.read().unwrap_or_else(|e| e.into_inner())
     }
-    /// Write access to the elements, for in-place updates (optimizers). Every tensor sharing the storage sees them.
+    /// Write access to the elements, for in-place updates (optimizers, `nn.init`, the `_` ops). Every tensor
+    /// sharing the storage sees them, and the storage's [`version`](Tensor::version) goes up by one.
     pub fn storage_mut(&self) -> RwLockWriteGuard<'_, Storage> {
-        self.0.storage.write().unwrap_or_else(|e| e.into_inner())
+        let guard = self.0.storage.data.write().unwrap_or_else(|e| e.into_inner());
+        self.0.storage.version.fetch_add(1, Ordering::Relaxed);
+        guard
+    }
+    /// How many times the storage was written in place (PyTorch's `_version`), shared by every tensor on it.
+    pub fn version(&self) -> u64 {
+        self.0.storage.version.load(Ordering::Relaxed)
+    }
+    /// True when no other tensor handle shares this one's storage (nor this handle itself is shared), so its
+    /// elements may be moved out.
+    pub(crate) fn is_sole_owner(&self) -> bool {
+        Arc::strong_count(&self.0) == 1 && Arc::strong_count(&self.0.storage) == 1
     }
     /// True when `self` and `other` share storage.
     pub fn shares_storage(&self, other: &Tensor) -> bool {

@@ -98,6 +98,46 @@ fn movement() {
     gradcheck("index_select", &[t(&[4, 3], 13)], |x| x[0].index_select(0, &idx));
 }
 
+fn ids(v: &[i64], shape: &[usize]) -> Tensor {
+    Tensor::from_vec(v.to_vec(), shape).unwrap()
+}
+
+#[test]
+fn gather_scatter_sort_and_cumsum() {
+    // index (2, 3) smaller than the input (3, 4) outside dim 1
+    let idx = ids(&[3, 0, 3, 1, 1, 2], &[2, 3]);
+    gradcheck("gather", &[t(&[3, 4], 20)], |x| x[0].gather(1, &idx));
+    // scatter's targets are distinct per row (a repeated target makes the gradient of src undefined)
+    let dis = ids(&[0, 2, 1, 3, 1, 0], &[2, 3]);
+    gradcheck("scatter", &[t(&[3, 4], 21), t(&[2, 5], 22)], |x| x[0].scatter(1, &dis, &x[1]));
+    gradcheck("scatter_add", &[t(&[3, 4], 23), t(&[2, 5], 24)], |x| x[0].scatter_add(1, &idx, &x[1]));
+    gradcheck("put", &[t(&[3, 4], 25), t(&[2, 2], 26)], |x| x[0].put(&ids(&[-1, 0, 5, 7], &[2, 2]), &x[1], false));
+    gradcheck("sort", &[t(&[3, 5, 2], 27)], |x| Ok(x[0].sort(1, true, false)?.0));
+    gradcheck("topk", &[t(&[4, 7], 28)], |x| Ok(x[0].topk(3, -1, false, true)?.0));
+    gradcheck("topk dim 0 unsorted", &[t(&[5, 3], 29)], |x| Ok(x[0].topk(2, 0, true, false)?.0));
+    gradcheck("cumsum", &[t(&[3, 4, 2], 30)], |x| x[0].cumsum(1));
+}
+
+#[test]
+fn in_place_ops_record_like_their_out_of_place_forms() {
+    use bigcore::ops::inplace;
+    let one = || ops::full(&[], 1.0, DType::F64);
+    // y = clamp(a * b + 2a, -0.5, 0.7); written in place into a copy of a
+    gradcheck("mul_/add_/clamp_", &[t(&[3, 4], 31), t(&[4], 32)], |x| {
+        let y = x[0].mul(&one()?)?;
+        let y = inplace::mul_(&y, &x[1])?;
+        let y = inplace::add_(&y, &x[0], 2.0)?;
+        inplace::clamp_(&y, Some(-0.5), Some(0.7))
+    });
+    // y = where(mask, v, a - b / 2) with the mask over rows, then its second row replaced by c
+    let mask = Tensor::from_vec(vec![true, false, true], &[3, 1]).unwrap();
+    gradcheck("sub_/masked_fill_/put_", &[t(&[3, 4], 33), t(&[3, 4], 34), t(&[], 35), t(&[4], 36)], |x| {
+        let y = inplace::sub_(&x[0].mul(&one()?)?, &x[1], 0.5)?;
+        let y = inplace::masked_fill_(&y, &mask, &x[2])?;
+        inplace::put_(&y, &ids(&[4, 5, 6, 7], &[4]), &x[3], false)
+    });
+}
+
 #[test]
 fn nn_ops() {
     gradcheck("softmax", &[t(&[3, 5], 14)], |x| x[0].softmax(-1));

@@ -11,6 +11,7 @@ import numpy as np
 from .. import _core
 from .._tracing import traced
 from .._dtype import int64
+from .._random import _handle
 from .._tensor import Tensor, _as_c, _wrap
 from ..errors import DTypeError, ShapeError
 
@@ -107,11 +108,35 @@ def embedding(input, weight, padding_idx=None):
     return out
 
 
-def dropout(input, p=0.5, training=True, inplace=False):
-    """Zero each element with probability ``p`` (from the seeded generator) and scale the others by
-    ``1 / (1 - p)``; the identity when ``training`` is False."""
-    out = _core.dropout(input._c, float(p), bool(training))
+def dropout(input, p=0.5, training=True, inplace=False, *, generator=None):
+    """Zero each element with probability ``p`` and scale the others by ``1 / (1 - p)``; the identity when
+    ``training`` is False. The mask comes from ``generator`` (a :class:`bigcore.Generator`; a bigcore extension
+    of PyTorch's signature), by default from the seeded default generator."""
+    out = _core.dropout(input._c, float(p), bool(training), _handle(generator))
     return input if out.id == input._c.id else _wrap(out)  # identity when not training, as PyTorch
+
+
+def one_hot(tensor, num_classes=-1):
+    """One-hot rows of int64 class ids: ``out[..., c] = 1`` where ``tensor[...] == c``, else 0.
+
+    Args:
+        tensor: int64 class ids in ``0..num_classes``.
+        num_classes: the number of classes; -1 (default) means the largest id plus one.
+
+    Returns:
+        an int64 tensor.
+
+    Shape:
+        ``tensor`` ``(*)``, output ``(*, num_classes)``.
+
+    Example::
+
+        >>> F.one_hot(bigcore.tensor([0, 2]), 3)
+        tensor([[1, 0, 0], [0, 0, 1]])
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"one_hot expects a bigcore.Tensor, got {type(tensor).__name__}")
+    return _wrap(_core.one_hot(tensor._c, int(num_classes)))
 
 
 def _class_dim_last(input, target):
@@ -327,5 +352,5 @@ def _repeat_kv_heads(x, heads):
 __all__ = [
     "linear", "relu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax", "layer_norm", "embedding", "dropout",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-    "scaled_dot_product_attention",
+    "scaled_dot_product_attention", "one_hot",
 ]

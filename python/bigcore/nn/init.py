@@ -41,26 +41,26 @@ def _fan(t, mode):
 
 
 @no_grad()
-def uniform_(t, a=0.0, b=1.0):
-    """Fill with U(a, b)."""
-    _replace_values(t, rand(t.shape, dtype=t.dtype) * (b - a) + a)
+def uniform_(t, a=0.0, b=1.0, generator=None):
+    """Fill with U(a, b), drawn from ``generator`` (default: the seeded default generator)."""
+    _replace_values(t, rand(t.shape, dtype=t.dtype, generator=generator) * (b - a) + a)
     return t
 
 
 @no_grad()
-def normal_(t, mean=0.0, std=1.0):
-    """Fill with N(mean, std^2)."""
-    _replace_values(t, randn(t.shape, dtype=t.dtype) * std + mean)
+def normal_(t, mean=0.0, std=1.0, generator=None):
+    """Fill with N(mean, std^2), drawn from ``generator`` (default: the seeded default generator)."""
+    _replace_values(t, randn(t.shape, dtype=t.dtype, generator=generator) * std + mean)
     return t
 
 
 @no_grad()
-def trunc_normal_(t, mean=0.0, std=1.0, a=-2.0, b=2.0):
+def trunc_normal_(t, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """Fill with N(mean, std^2) restricted to [a, b] (rejection sampling from the seeded generator)."""
     n = t.numel()
     out = np.empty(0)
     while out.size < n:
-        draw = randn(max(2 * (n - out.size), 16), dtype="float64").numpy() * std + mean
+        draw = randn(max(2 * (n - out.size), 16), dtype="float64", generator=generator).numpy() * std + mean
         out = np.concatenate([out, draw[(draw >= a) & (draw <= b)]])
     _replace_values(t, tensor(out[:n].reshape(t.shape), dtype=t.dtype))
     return t
@@ -81,25 +81,25 @@ def ones_(t):
     return constant_(t, 1.0)
 
 
-def xavier_uniform_(t, gain=1.0):
+def xavier_uniform_(t, gain=1.0, generator=None):
     """U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(t, -a, a)
+    return uniform_(t, -a, a, generator)
 
 
-def xavier_normal_(t, gain=1.0):
+def xavier_normal_(t, gain=1.0, generator=None):
     """N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
-    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def kaiming_uniform_(t, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+def kaiming_uniform_(t, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """U(-b, b) with ``b = gain * sqrt(3 / fan)`` (He initialization)."""
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(t, mode))
-    return uniform_(t, -bound, bound)
+    return uniform_(t, -bound, bound, generator)
 
 
-def kaiming_normal_(t, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+def kaiming_normal_(t, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """N(0, std^2) with ``std = gain / sqrt(fan)`` (He initialization)."""
-    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)))
+    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)), generator)

@@ -10,7 +10,7 @@ from .symint import SymInt
 
 #: engine functions that are not ops of a forward pass: called through unrecorded
 NOT_OPS = {"manual_seed", "get_rng_state", "set_rng_state", "set_num_threads", "get_num_threads",
-           "set_grad_enabled", "is_grad_enabled", "simd_level"}
+           "set_grad_enabled", "is_grad_enabled", "simd_level", "default_generator_handle"}
 
 CONSTANT = "constant"  # the op name of a call whose result is a constant of the graph
 IDENTITY = "identity"  # the op name of a call that returns its first input unchanged while exporting
@@ -141,7 +141,7 @@ def embedding(ids, weight):
     return "embedding", {"input": ids, "weight": weight}
 
 
-def dropout(x, p, training):
+def dropout(x, p, training, generator=None):
     return IDENTITY, {"input": x}
 
 
@@ -160,12 +160,102 @@ def from_numpy(a):
     return CONSTANT, {}
 
 
-def rand(shape, dt):
+def rand(shape, dt, generator=None):
     return "rand", {"size": list(shape), "dtype": dt}
 
 
-def randn(shape, dt):
+def randn(shape, dt, generator=None):
     return "randn", {"size": list(shape), "dtype": dt}
+
+
+def randint(low, high, shape, dt, generator=None):
+    return "randint", {"low": low, "high": high, "size": list(shape), "dtype": dt}
+
+
+def multinomial(probs, num_samples, replacement, generator=None):
+    return "multinomial", {"input": probs, "num_samples": num_samples, "replacement": replacement}
+
+
+# ----- indexing along a dim, sorting, running sums -----
+def gather(x, dim, index):
+    return "gather", {"input": x, "dim": dim, "index": index}
+
+
+def scatter(x, dim, index, src):
+    return "scatter", {"input": x, "dim": dim, "index": index, "src": src}
+
+
+def scatter_add(x, dim, index, src):
+    return "scatter_add", {"input": x, "dim": dim, "index": index, "src": src}
+
+
+def put(x, index, source, accumulate):
+    return "put", {"input": x, "index": index, "source": source, "accumulate": accumulate}
+
+
+def one_hot(x, num_classes):
+    return "one_hot", {"tensor": x, "num_classes": num_classes}
+
+
+def sort(x, dim, descending, stable):
+    return "sort", {"input": x, "dim": dim, "descending": descending, "stable": stable}
+
+
+def topk(x, k, dim, largest, sorted):  # noqa: A002 - PyTorch's name
+    return "topk", {"input": x, "k": k, "dim": dim, "largest": largest, "sorted": sorted}
+
+
+def cumsum(x, dim):
+    return "cumsum", {"input": x, "dim": dim}
+
+
+# ----- in place: recorded as the op, whose output stands for the written tensor from then on -----
+def add_(x, other, alpha):
+    return "add_", {"input": x, "other": other, "alpha": alpha}
+
+
+def sub_(x, other, alpha):
+    return "sub_", {"input": x, "other": other, "alpha": alpha}
+
+
+def mul_(x, other):
+    return "mul_", {"input": x, "other": other}
+
+
+def div_(x, other):
+    return "div_", {"input": x, "other": other}
+
+
+def clamp_(x, min=None, max=None):  # noqa: A002
+    return "clamp_", {"input": x, "min": min, "max": max}
+
+
+def fill_(x, value):
+    return "fill_", {"input": x, "value": value}
+
+
+def zero_(x):
+    return "zero_", {"input": x}
+
+
+def copy_(x, src):
+    return "copy_", {"input": x, "src": src}
+
+
+def masked_fill_(x, mask, value):
+    return "masked_fill_", {"input": x, "mask": mask, "value": value}
+
+
+def scatter_(x, dim, index, src):
+    return "scatter_", {"input": x, "dim": dim, "index": index, "src": src}
+
+
+def scatter_add_(x, dim, index, src):
+    return "scatter_add_", {"input": x, "dim": dim, "index": index, "src": src}
+
+
+def put_(x, index, source, accumulate):
+    return "put_", {"input": x, "index": index, "source": source, "accumulate": accumulate}
 
 
 ADAPTERS = {name: fn for name, fn in dict(globals()).items() if callable(fn) and not name.startswith("_")}

@@ -188,6 +188,17 @@ def _scalar(a):
     return [()]
 
 
+def _topk(a):
+    dims = list(_dims(a["input"]))
+    dims[_axis(a["dim"], len(dims))] = a["k"]
+    return [tuple(dims)] * 2
+
+
+def _one_hot(a):
+    n = a["num_classes"]
+    return [tuple(_dims(a["tensor"])) + (LAZY if not is_sym(n) and n == -1 else n,)]
+
+
 RULES = {
     **{op: _same for op in ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "gelu", "clamp", "to",
                             "softmax", "log_softmax", "layer_norm", "tril", "triu", "clone")},
@@ -203,6 +214,10 @@ RULES = {
     "linear": _linear, "embedding": _embedding, "full": _sized, "arange": _arange,
     "split": _split, "narrow": _narrow, "scaled_dot_product_attention": _sdpa, "size": _scalar,
     **{op: _scalar for op in ("floordiv", "mod")},
+    "topk": _topk, "sort": lambda a: [_dims(a["input"])] * 2, "gather": lambda a: [_dims(a["index"])],
+    "one_hot": _one_hot, "setitem": lambda a: [_dims(a["t"])],
+    **{op: _same for op in ("cumsum", "scatter", "scatter_add", "put", "add_", "sub_", "mul_", "div_", "clamp_",
+                            "fill_", "zero_", "copy_", "masked_fill_", "scatter_", "scatter_add_", "put_")},
 }
 
 

@@ -2,7 +2,7 @@
 //! each input (`None` where an input needs none). Runs with recording off; arms compose tensor ops or call the
 //! kernel's backward.
 
-use super::op::{Binary, Op};
+use super::op::{Binary, Op, Unary};
 use crate::error::Result;
 use crate::ops::{self, linalg, nn, unary_backward};
 use crate::tensor::Tensor;
@@ -102,7 +102,48 @@ pub(super) fn arm(op: &Op, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
             ops::attention::scaled_dot_product_attention_backward(op, g, inputs, y)?
         }
         Op::Lstm => ops::recurrent::lstm_backward(g, inputs)?,
+        Op::Gather(dim) | Op::Sort(dim) | Op::Topk(dim) => {
+            vec![Some(ops::gather::gather_backward(g, &inputs[1], x.shape(), *dim)?), None]
+        }
+        Op::Scatter(dim) | Op::ScatterAdd(dim) => ops::gather::scatter_backward(op, g, inputs, *dim)?,
+        Op::Cumsum(dim) => vec![Some(ops::scan::cumsum_backward(g, *dim)?)],
         Op::Gpt(saved) => crate::model::gpt_op::gpt_backward_op(saved, g, inputs)?,
         Op::Freed(_) => unreachable!("backward checks for freed nodes before calling an arm"),
     })
+}
+
+/// What `op`'s arm reads besides shapes: the positions of the inputs whose values it uses, and whether it uses
+/// the output's, given which inputs need a gradient. `backward` checks these tensors' versions before the arm
+/// runs (an in-place write since the forward would make the arm differentiate the wrong values).
+pub(super) fn saved(op: &Op, inputs: &[Tensor]) -> (Vec<usize>, bool) {
+    let need = |i: usize| inputs.get(i).is_some_and(Tensor::requires_grad);
+    // a product reads each operand for the other's gradient
+    let other_of_needed = || (0..2).filter(|&i| need(1 - i)).collect();
+    match op {
+        Op::Unary(Unary::Neg) => (vec![], false),
+        // the formula's operand (`unary_backward`): the output for these, the input for the others
+        Op::Unary(Unary::Exp | Unary::Tanh | Unary::Sigmoid | Unary::Sqrt) => (vec![], true),
+        Op::Unary(Unary::Relu | Unary::Abs | Unary::Log | Unary::Gelu(_) | Unary::Clamp { .. }) => (vec![0], false),
+        Op::Binary(Binary::Add | Binary::Sub) => (vec![], false),
+        Op::Binary(Binary::Mul) | Op::Matmul | Op::Linear => (other_of_needed(), false),
+        Op::Binary(Binary::Div) => (vec![1], need(1)),
+        Op::Binary(Binary::Pow) => (vec![0, 1], need(1)),
+        Op::Cast(_) | Op::Sum { .. } | Op::MaxDim { .. } | Op::Reshape(_) | Op::Permute(_) | Op::Expand(_) => {
+            (vec![], false)
+        }
+        Op::Slice(_) | Op::Cat(_) | Op::Triangle { .. } | Op::Cumsum(_) | Op::Freed(_) => (vec![], false),
+        Op::Where => (vec![0], false),
+        Op::IndexSelect(_) | Op::Gather(_) | Op::Sort(_) | Op::Topk(_) | Op::Scatter(_) | Op::ScatterAdd(_) => {
+            (vec![1], false)
+        }
+        Op::Softmax { .. } | Op::LogSoftmax { .. } => (vec![], true),
+        Op::LayerNorm { .. } => ((0..inputs.len().min(2)).collect(), false),
+        Op::CrossEntropy { .. } => (vec![0, 1], false),
+        Op::Embedding => (vec![0], false),
+        Op::Lstm => ((0..inputs.len()).collect(), true),
+        // q, k, v (and the mask) for the scores, the output for rowsum(dout * out)
+        Op::ScaledDotProductAttention { .. } => ((0..inputs.len()).collect(), true),
+        // the fused GPT reads its parameters again in its backward (it keeps no copy)
+        Op::Gpt(_) => ((0..inputs.len()).collect(), false),
+    }
 }

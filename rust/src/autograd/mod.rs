@@ -2,6 +2,10 @@
 //! graph in reverse topological order entirely in Rust. One backward arm per op lives in `backward.rs`.
 //!
 //! Grad mode is per thread (as in PyTorch): `no_grad` on one Python thread does not affect another.
+//!
+//! Each node remembers the version of every tensor it read (its inputs and its output) when it was recorded;
+//! before an arm runs, the tensors that arm reads must still be at those versions, or backward raises instead
+//! of differentiating values that an in-place write changed since (`backward::saved` lists what each arm reads).
 
 mod backward;
 mod op;
@@ -53,6 +57,11 @@ impl Drop for NoGradGuard {
 pub struct Node {
     pub(crate) op: Op,
     pub(crate) inputs: Vec<Tensor>,
+    /// Each input's storage version when the op ran.
+    pub(crate) versions: Vec<u64>,
+    /// The output's storage version when the op ran (moved on by `ops::inplace`, which makes the output the
+    /// tensor it writes).
+    pub(crate) out_version: u64,
 }
 
 impl Node {
@@ -69,10 +78,43 @@ impl Node {
 /// Attach `op` to `out` when recording is on and any input requires a gradient.
 pub(crate) fn record(out: Tensor, inputs: &[&Tensor], op: impl FnOnce() -> Op) -> Tensor {
     if is_grad_enabled() && inputs.iter().any(|t| t.requires_grad()) {
-        *out.node() = Some(Node { op: op(), inputs: inputs.iter().map(|&t| t.clone()).collect() });
+        let node = Node {
+            op: op(),
+            inputs: inputs.iter().map(|&t| t.clone()).collect(),
+            versions: inputs.iter().map(|t| t.version()).collect(),
+            out_version: out.version(),
+        };
+        *out.node() = Some(node);
         out.mark_requires_grad();
     }
     out
+}
+
+/// Fail when a tensor that `node`'s arm reads (an input, or `out`, the tensor the node made) was written in
+/// place after the op ran.
+fn check_versions(node: &Node, out: &Tensor) -> Result<()> {
+    let (inputs, reads_out) = backward::saved(&node.op, &node.inputs);
+    let stale = inputs
+        .into_iter()
+        .map(|i| (&node.inputs[i], node.versions[i], format!("input {i}")))
+        .chain(reads_out.then(|| (out, node.out_version, "the output".to_string())))
+        .find(|(t, saved, _)| t.version() != *saved);
+    match stale {
+        None => Ok(()),
+        Some((t, saved, which)) => Err(Error::autograd(
+            "backward",
+            format!(
+                "one of the variables needed for gradient computation has been modified by an inplace operation: \
+                 [{} tensor of shape {:?}], which is {which} of `{}`, is at version {}; expected version {saved} \
+                 instead. Hint: compute it out of place (`x = x + y`, not `x += y`), or clone it before the \
+                 in-place write",
+                t.dtype(),
+                t.shape(),
+                node.op.name(),
+                t.version()
+            ),
+        )),
+    }
 }
 
 /// The tensors reachable from `root` through recorded ops, each before its inputs.
@@ -154,6 +196,7 @@ pub fn backward(root: &Tensor, gradient: Option<&Tensor>, retain_graph: bool) ->
                 ),
             ));
         }
+        check_versions(node, t)?;
         let input_grads = backward::arm(&node.op, &node.inputs, t, &g)?;
         for (input, gi) in node.inputs.iter().zip(input_grads) {
             let Some(gi) = gi else { continue };

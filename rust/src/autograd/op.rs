@@ -231,6 +231,19 @@ pub enum Op {
     /// One LSTM layer over a sequence: inputs `[x, h0, c0, w_ih, w_hh]` or with a summed bias appended; the
     /// output packs `[h_1..h_T, h_T, c_T]`.
     Lstm,
+    /// `src.gather(dim, index)` (`ops::gather`), and sort's and topk's values, which are that gather of the
+    /// indices they return: inputs `[src, index]`.
+    Gather(usize),
+    /// The values of `sort` along the dim: inputs `[x, indices]`.
+    Sort(usize),
+    /// The values of `topk` along the dim: inputs `[x, indices]`.
+    Topk(usize),
+    /// `x.scatter(dim, index, src)`: inputs `[x, index, src]`.
+    Scatter(usize),
+    /// `x.scatter_add(dim, index, src)`: inputs `[x, index, src]`.
+    ScatterAdd(usize),
+    /// Running sum along the dim: inputs `[x]`.
+    Cumsum(usize),
     /// The fused GPT (`model::gpt_op`): inputs `[idx, params...]`, output the logits; the arena it borrowed goes
     /// back to its model's cache when this op is dropped.
     Gpt(std::sync::Arc<crate::model::gpt_op::GptSaved>),
@@ -285,6 +298,12 @@ impl Op {
             Op::Embedding => "embedding",
             Op::ScaledDotProductAttention { .. } => "scaled_dot_product_attention",
             Op::Lstm => "lstm",
+            Op::Gather(_) => "gather",
+            Op::Sort(_) => "sort",
+            Op::Topk(_) => "topk",
+            Op::Scatter(_) => "scatter",
+            Op::ScatterAdd(_) => "scatter_add",
+            Op::Cumsum(_) => "cumsum",
             Op::Gpt(_) => "gpt",
             Op::Freed(name) => name,
         }
@@ -315,7 +334,10 @@ impl Op {
                 ("steps", Attr::Ints(specs.iter().map(|s| s.step as i64).collect())),
                 ("lens", Attr::Ints(specs.iter().map(|s| s.len as i64).collect())),
             ],
-            Op::Cat(d) | Op::IndexSelect(d) => vec![("dim", Attr::Int(*d as i64))],
+            Op::Cat(d) | Op::IndexSelect(d) | Op::Gather(d) | Op::Sort(d) | Op::Topk(d) => {
+                vec![("dim", Attr::Int(*d as i64))]
+            }
+            Op::Scatter(d) | Op::ScatterAdd(d) | Op::Cumsum(d) => vec![("dim", Attr::Int(*d as i64))],
             Op::Triangle { k, .. } => vec![("diagonal", Attr::Int(*k))],
             Op::Softmax { dim } | Op::LogSoftmax { dim } => vec![("dim", Attr::Int(*dim as i64))],
             Op::LayerNorm { normalized, eps, .. } => {

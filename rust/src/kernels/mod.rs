@@ -16,6 +16,8 @@ pub mod lstm;
 pub mod optim;
 pub mod reduce;
 pub mod sample;
+pub mod scan;
 mod simd_loops;
 pub mod softmax;
+pub mod sort;
 pub mod strided;

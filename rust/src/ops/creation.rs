@@ -1,9 +1,10 @@
-//! Tensors made from nothing: `zeros`, `full`, `arange`, `rand`, `randn`. Sizes arrive as i64 from Python and
-//! are checked here, so a negative size is an error and not a huge allocation.
+//! Tensors made from nothing: `zeros`, `full`, `arange`, `rand`, `randn`, `randint`. Sizes arrive as i64 from
+//! Python and are checked here, so a negative size is an error and not a huge allocation. The random ones draw
+//! from a [`Generator`] (the `_with` forms) or the library's default one.
 
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::random::with_rng;
+use crate::random::{default_generator, Generator};
 use crate::shape;
 use crate::storage::{try_filled, try_with_capacity};
 use crate::tensor::Tensor;
@@ -71,11 +72,11 @@ pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
     })
 }
 
-fn random(op: &'static str, shape: &[usize], dtype: DType, normal: bool) -> Result<Tensor> {
+fn random(op: &'static str, shape: &[usize], dtype: DType, normal: bool, gen: &Generator) -> Result<Tensor> {
     let n = shape::numel(op, shape)?;
     crate::with_float!(dtype, op, T => {
         let mut v = try_with_capacity::<T>(op, shape, n)?;
-        with_rng(|r| {
+        gen.with(|r| {
             if normal {
                 // both values of each pair; an odd count drops the last one
                 v.extend((0..n.div_ceil(2)).flat_map(|_| {
@@ -95,7 +96,15 @@ fn random(op: &'static str, shape: &[usize], dtype: DType, normal: bool) -> Resu
 /// # Errors
 /// `DType` for non-float dtypes; `OutOfMemory` when too large.
 pub fn rand(shape: &[usize], dtype: DType) -> Result<Tensor> {
-    random("rand", shape, dtype, false)
+    rand_with(shape, dtype, default_generator())
+}
+
+/// Uniform samples in [0, 1) from `gen`.
+///
+/// # Errors
+/// `DType` for non-float dtypes; `OutOfMemory` when too large.
+pub fn rand_with(shape: &[usize], dtype: DType, gen: &Generator) -> Result<Tensor> {
+    random("rand", shape, dtype, false, gen)
 }
 
 /// Standard normal samples from the library's seeded generator.
@@ -103,5 +112,37 @@ pub fn rand(shape: &[usize], dtype: DType) -> Result<Tensor> {
 /// # Errors
 /// `DType` for non-float dtypes; `OutOfMemory` when too large.
 pub fn randn(shape: &[usize], dtype: DType) -> Result<Tensor> {
-    random("randn", shape, dtype, true)
+    randn_with(shape, dtype, default_generator())
+}
+
+/// Standard normal samples from `gen`.
+///
+/// # Errors
+/// `DType` for non-float dtypes; `OutOfMemory` when too large.
+pub fn randn_with(shape: &[usize], dtype: DType, gen: &Generator) -> Result<Tensor> {
+    random("randn", shape, dtype, true, gen)
+}
+
+/// Integers drawn uniformly from `low..high` (exclusive) by `gen`, stored as `dtype`.
+///
+/// # Errors
+/// `InvalidArgument` when `low >= high` or the range does not fit the dtype (bool holds only 0..2);
+/// `OutOfMemory` when too large.
+pub fn randint(low: i64, high: i64, shape: &[usize], dtype: DType, gen: &Generator) -> Result<Tensor> {
+    let op = "randint";
+    if low >= high {
+        return Err(Error::invalid(
+            op,
+            format!("random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"),
+        ));
+    }
+    if dtype == DType::Bool && (low < 0 || high > 2) {
+        return Err(Error::invalid(op, format!("the range {low}..{high} does not fit a bool tensor")));
+    }
+    let n = shape::numel(op, shape)?;
+    let span = high.wrapping_sub(low) as u64; // high - low as an unsigned width (fits: both are i64)
+    let mut v = try_with_capacity::<i64>(op, shape, n)?;
+    gen.with(|r| v.extend((0..n).map(|_| low.wrapping_add(r.below(span) as i64))));
+    let ints = Tensor::from_storage(i64::into_storage(v), shape.to_vec());
+    ints.to_dtype(dtype)
 }

@@ -4,14 +4,20 @@
 pub mod attention;
 pub mod creation;
 pub mod elementwise;
+pub mod gather;
+pub mod inplace;
 pub mod linalg;
 pub mod movement;
+pub mod multinomial;
 pub mod nn;
 pub mod recurrent;
 pub mod reduce;
+pub mod scan;
+pub mod sort;
 
-pub use creation::{arange, full, rand, randn, zeros};
+pub use creation::{arange, full, rand, randint, randn, zeros};
 pub use elementwise::{pow_exponent_grad, unary_backward, Cmp};
+pub use multinomial::multinomial;
 
 use crate::dtype::DType;
 use crate::error::Result;

@@ -351,6 +351,14 @@ pub fn embedding_backward(g: &Tensor, ids: &Tensor, weight: &Tensor) -> Result<T
 /// # Errors
 /// `InvalidArgument` for `p` outside [0, 1); `DType` for non-float input.
 pub fn dropout(x: &Tensor, p: f64, training: bool) -> Result<Tensor> {
+    dropout_with(x, p, training, crate::random::default_generator())
+}
+
+/// [`dropout`] with its mask drawn from `gen`.
+///
+/// # Errors
+/// As [`dropout`].
+pub fn dropout_with(x: &Tensor, p: f64, training: bool, gen: &crate::random::Generator) -> Result<Tensor> {
     if !(0.0..1.0).contains(&p) {
         return Err(Error::invalid("dropout", format!("dropout probability has to be in [0, 1), but got {p}")));
     }
@@ -360,7 +368,7 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Result<Tensor> {
     if !x.dtype().is_float() {
         return Err(Error::dtype("dropout", format!("expected a float tensor, got {}", x.dtype())));
     }
-    let u = crate::ops::rand(x.shape(), DType::F64)?;
+    let u = crate::ops::creation::rand_with(x.shape(), DType::F64, gen)?;
     let scale = 1.0 / (1.0 - p);
     let mask: Vec<f64> = u.storage().as_slice::<f64>().iter().map(|&r| if r < p { 0.0 } else { scale }).collect();
     let mask = Tensor::from_vec(mask, x.shape())?.to_dtype(x.dtype())?;

@@ -129,8 +129,9 @@ impl Tensor {
         });
         let indices = Tensor::from_storage(i64::into_storage(idx), out_shape.clone());
         let values = Tensor::from_storage(storage, out_shape);
-        let saved = indices.clone();
-        let values = record(values, &[self], || Op::MaxDim { dim: d, keepdim, min, indices: saved });
+        // the op keeps its own copy: the indices handed back may be written in place before backward
+        let saved = || Tensor::from_storage(indices.storage().clone(), indices.shape().to_vec());
+        let values = record(values, &[self], || Op::MaxDim { dim: d, keepdim, min, indices: saved() });
         Ok((values, indices))
     }
 

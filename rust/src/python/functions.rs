@@ -2,6 +2,7 @@
 //! needs, releases the GIL, runs the op, and maps errors.
 
 use super::errors::{detached, to_py};
+use super::random::chosen;
 use super::tensor::PyTensor;
 use crate::autograd::{Reduction, SliceSpec, Unary};
 use crate::dtype::DType;
@@ -12,12 +13,13 @@ use crate::tensor::Tensor;
 use pyo3::prelude::*;
 
 type P<'py> = PyRef<'py, PyTensor>;
+type G<'py> = PyRef<'py, super::random::PyGenerator>;
 
 fn run(py: Python<'_>, op: &str, f: impl FnOnce() -> crate::Result<Tensor> + Send) -> PyResult<PyTensor> {
     detached(py, op, f).map(PyTensor::from)
 }
 
-fn dtype(name: &str) -> PyResult<DType> {
+pub(crate) fn dtype(name: &str) -> PyResult<DType> {
     match name {
         "float32" => Ok(DType::F32),
         "float64" => Ok(DType::F64),
@@ -315,9 +317,10 @@ fn lstm(
 }
 
 #[pyfunction]
-fn dropout(py: Python<'_>, x: P<'_>, p: f64, training: bool) -> PyResult<PyTensor> {
-    let x = x.t.clone();
-    run(py, "dropout", move || nn::dropout(&x, p, training))
+#[pyo3(signature = (x, p, training, generator=None))]
+fn dropout(py: Python<'_>, x: P<'_>, p: f64, training: bool, generator: Option<G<'_>>) -> PyResult<PyTensor> {
+    let (x, g) = (x.t.clone(), chosen(generator));
+    run(py, "dropout", move || nn::dropout_with(&x, p, training, &g))
 }
 
 #[pyfunction]
@@ -333,15 +336,17 @@ fn arange(py: Python<'_>, start: f64, end: f64, step: f64, dt: &str) -> PyResult
 }
 
 #[pyfunction]
-fn rand(py: Python<'_>, shape: Vec<i64>, dt: &str) -> PyResult<PyTensor> {
-    let (s, dt) = (shape_from_i64("rand", &shape).map_err(to_py)?, dtype(dt)?);
-    run(py, "rand", move || ops::rand(&s, dt))
+#[pyo3(signature = (shape, dt, generator=None))]
+fn rand(py: Python<'_>, shape: Vec<i64>, dt: &str, generator: Option<G<'_>>) -> PyResult<PyTensor> {
+    let (s, dt, g) = (shape_from_i64("rand", &shape).map_err(to_py)?, dtype(dt)?, chosen(generator));
+    run(py, "rand", move || ops::creation::rand_with(&s, dt, &g))
 }
 
 #[pyfunction]
-fn randn(py: Python<'_>, shape: Vec<i64>, dt: &str) -> PyResult<PyTensor> {
-    let (s, dt) = (shape_from_i64("randn", &shape).map_err(to_py)?, dtype(dt)?);
-    run(py, "randn", move || ops::randn(&s, dt))
+#[pyo3(signature = (shape, dt, generator=None))]
+fn randn(py: Python<'_>, shape: Vec<i64>, dt: &str, generator: Option<G<'_>>) -> PyResult<PyTensor> {
+    let (s, dt, g) = (shape_from_i64("randn", &shape).map_err(to_py)?, dtype(dt)?, chosen(generator));
+    run(py, "randn", move || ops::creation::randn_with(&s, dt, &g))
 }
 
 /// Seed the library's generator (any Python int; reduced modulo 2**64).
@@ -363,12 +368,13 @@ fn set_rng_state(state: Vec<u64>) -> PyResult<()> {
     crate::random::set_state(s).map_err(to_py)
 }
 
-/// A random permutation of `0..n` from the seeded generator.
+/// A random permutation of `0..n` from the seeded generator (or `generator`).
 #[pyfunction]
-fn randperm(n: i64) -> PyResult<PyTensor> {
+#[pyo3(signature = (n, generator=None))]
+fn randperm(n: i64, generator: Option<G<'_>>) -> PyResult<PyTensor> {
     let n = usize::try_from(n)
         .map_err(|_| to_py(Error::invalid("randperm", format!("n must be non-negative, got {n}"))))?;
-    let v = crate::random::randperm(n);
+    let v = crate::random::randperm_with(n, &chosen(generator));
     Tensor::from_vec(v, &[n]).map(PyTensor::from).map_err(to_py)
 }
 

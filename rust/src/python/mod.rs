@@ -2,14 +2,18 @@
 //!
 //! `tensor.rs` holds the `_Tensor` class, `functions.rs` the op functions, `convert.rs` numpy in and out,
 //! `optim.rs` the fused optimizer steps, `model.rs` the fused
-//! whole-model paths,
+//! whole-model paths, `index_ops.rs` gather/scatter/sort/topk/cumsum, `inplace.rs` the `_` ops, `random.rs` the
+//! generators and sampling,
 //! `errors.rs` the one mapping from [`crate::Error`] to Python exceptions.
 
 mod convert;
 mod errors;
 mod functions;
+mod index_ops;
+mod inplace;
 mod model;
 mod optim;
+mod random;
 mod tensor;
 
 use pyo3::prelude::*;
@@ -31,5 +35,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     convert::register(m)?;
     optim::register(m)?;
     model::register(m)?;
+    index_ops::register(m)?;
+    inplace::register(m)?;
+    random::register(m)?;
     Ok(())
 }

@@ -69,6 +69,11 @@ impl PyTensor {
     fn id(&self) -> u64 {
         self.t.id()
     }
+    /// The storage's version: how many in-place writes it has seen (PyTorch's `_version`).
+    #[getter]
+    fn version(&self) -> u64 {
+        self.t.version()
+    }
     fn numel(&self) -> usize {
         self.t.numel()
     }

@@ -1,8 +1,8 @@
 """The emitter registry: one function per op, named as the op (``layer_norm`` emits ``F.layer_norm``), each
 turning one recorded node into ONNX nodes with ``onnx.helper`` through a :class:`~bigcore.onnx.graph.GraphBuilder`.
 
-Files by op family: ``elementwise``, ``reduce``, ``movement``, ``indexing``, ``creation``, ``nn`` (layers),
-``losses``, ``attention``, ``recurrent`` (the LSTM module). Adding an op to export is adding one ``@emitter`` function.
+Files by op family: ``elementwise``, ``reduce``, ``movement``, ``indexing``, ``sorting``, ``inplace``, ``creation``,
+``nn`` (layers), ``losses``, ``attention``, ``recurrent`` (the LSTM module). Adding an op to export is adding one ``@emitter`` function.
 """
 
 #: op name -> emitter(g, node)
@@ -32,4 +32,4 @@ def module_emitter(module_class):
     return register
 
 
-from . import attention, creation, elementwise, indexing, losses, movement, nn, recurrent, reduce  # noqa: E402,F401 - registration
+from . import attention, creation, elementwise, indexing, inplace, losses, movement, nn, recurrent, reduce, sorting  # noqa: E402,F401,E501 - registration

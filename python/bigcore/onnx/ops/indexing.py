@@ -1,5 +1,7 @@
 """Emitters of indexing: ``getitem`` (``x[...]`` with ints, slices, ``None``, ``...`` and one index tensor),
-``narrow``, ``index_select`` and the engine's strided ``slice``.
+``setitem`` (``x[...] = v``), ``narrow``, ``index_select``, the engine's strided ``slice``, and indexing along a
+dim with index tensors: ``gather`` (``GatherElements``), ``scatter``/``scatter_add``/``put`` (``ScatterElements``),
+``one_hot`` (``OneHot``).
 
 Slice bounds stay as the user wrote them (negative ones count from the end, as in ONNX ``Slice``), so ``x[:, -1]``
 and ``x[:, :T]`` keep working when the sliced axis is dynamic.
@@ -35,8 +37,13 @@ def _expand_key(key, rank):
 
 @emitter
 def getitem(g, node):
-    x, key = node.args["t"], node.args["key"]
-    key = _expand_key(key, x.rank)
+    x = node.args["t"]
+    g.op("Identity", [_pick(g, x, x.rank, node.args["key"])], out=node)
+
+
+def _pick(g, x, rank, key):
+    """``x[key]`` for ``x`` (a Value or a graph name) of ``rank``: the name of the result."""
+    key = _expand_key(key, rank)
     # 1. every slice in one Slice node, on the input's own axes
     starts, ends, axes, steps = [], [], [], []
     d = 0
@@ -69,7 +76,7 @@ def getitem(g, node):
     # 3. the new axes, at their places in the result
     if news:
         cur = g.unsqueeze(cur, news)
-    g.op("Identity", [cur], out=node)
+    return cur
 
 
 def _plus(g, a, b):
@@ -121,3 +128,102 @@ emitter(_strided_slice, "slice")
 def index_select(g, node):
     x = node.args["input"]
     g.op("Gather", [x, node.args["index"]], out=node, axis=int(node.args["dim"]) % x.rank)
+
+
+@emitter
+def gather(g, node):
+    x = node.args["input"]
+    g.op("GatherElements", [x, node.args["index"]], out=node, axis=int(node.args["dim"]) % max(x.rank, 1))
+
+
+def _scatter(reduction):
+    def emit(g, node):
+        x, index, src = node.args["input"], node.args["index"], node.args["src"]
+        axis = int(node.args["dim"]) % max(x.rank, 1)
+        if tuple(src.dims) != tuple(index.dims):
+            # ONNX takes as many updates as indices; bigcore's source may be larger: its corner at the index
+            src = g.op("Slice", [src, g.ints([0] * src.rank), g.shape_of(index), g.axes(range(src.rank))])
+        g.op("ScatterElements", [x, index, src], out=node, axis=axis, reduction=reduction)
+
+    return emit
+
+
+for _name, _reduction in {"scatter": None, "scatter_add": "add"}.items():
+    emitter(_scatter(_reduction), _name)
+
+
+@emitter
+def put(g, node):
+    # ScatterElements on the flattened tensor (negative positions count from the end in both)
+    x, out = node.args["input"], node.outputs[0]
+    flat = g.op("Reshape", [x, g.ints([-1])])
+    index = g.op("Reshape", [node.args["index"], g.ints([-1])])
+    source = g.op("Reshape", [g.cast(node.args["source"], out.dtype), g.ints([-1])])
+    done = g.op("ScatterElements", [flat, index, source], axis=0, reduction="add" if node.args["accumulate"] else None)
+    g.op("Reshape", [done, g.shape_of(x)], out=node)
+
+
+@emitter
+def one_hot(g, node):
+    out = node.outputs[0]
+    values = g.const(np.array([0, 1], np.int64))
+    g.op("OneHot", [node.args["tensor"], g.int_1d(out.dims[-1]), values], out=node, axis=-1)
+
+
+def _is_mask(k):
+    return (isinstance(k, Value) and k.dtype == "bool") or (isinstance(k, np.ndarray) and k.dtype == np.bool_)
+
+
+def _one_element(v):
+    return not isinstance(v, Value) or int(np.prod(v.shape)) == 1
+
+
+@emitter
+def setitem(g, node):
+    x, key, value, out = node.args["t"], node.args["key"], node.args["value"], node.outputs[0]
+    k = key[0] if isinstance(key, tuple) and len(key) == 1 else key
+    if _is_mask(k):
+        # x[mask] = v with a mask over x's leading dims and one value: Where
+        rank = k.rank if isinstance(k, Value) else k.ndim
+        if not _one_element(value) or rank == 0 or rank > x.rank:
+            raise g.unsupported("x[mask] = value exports with one value and a mask of x's leading dimensions")
+        mask = k if isinstance(k, Value) else g.const(k)
+        mask = g.unsqueeze(mask, list(range(rank, x.rank))) if rank < x.rank else mask
+        v = g.scalar(value, out.dtype) if not isinstance(value, Value) else g.op(
+            "Reshape", [g.cast(value, out.dtype), g.ints([])])
+        if out.dtype == "bool":
+            g.op("Or", [g.op("And", [mask, v]), g.op("And", [g.op("Not", [mask]), x])], out=node)
+        else:
+            g.op("Where", [mask, v, x], out=node)
+        return
+    parts = key if isinstance(key, tuple) else (key,)
+    if sum(_is_index_array(p) for p in parts) > 1 or any(_is_mask(p) for p in parts):
+        raise g.unsupported("x[key] = value exports with at most one integer index tensor and no bool masks")
+    # the positions of the picked elements in the flattened x, then ScatterElements there
+    numel = g.op("ReduceProd", [g.shape_of(x)], keepdims=0)
+    positions = g.op("Reshape", [g.op("Range", [g.const(np.array(0, np.int64)), numel, g.const(np.array(1, np.int64))]),
+                                 g.shape_of(x)])
+    picked = _pick(g, positions, x.rank, key)
+    rank = _picked_rank(key, x.rank)
+    if isinstance(value, Value):
+        v = g.cast(value, out.dtype)
+        if value.rank > rank:  # leading size-1 dims beyond the indexed rank go, as in eager mode
+            v = g.op("Reshape", [v, g.ints(value.dims[value.rank - rank:])])
+    else:
+        v = g.scalar(value, out.dtype)
+    values = g.op("Expand", [v, g.op("Shape", [picked])])
+    flat = g.op("Reshape", [x, g.ints([-1])])
+    done = g.op("ScatterElements", [flat, g.op("Reshape", [picked, g.ints([-1])]), g.op("Reshape", [values, g.ints([-1])])],
+                axis=0)
+    g.op("Reshape", [done, g.shape_of(x)], out=node)
+
+
+def _picked_rank(key, rank):
+    """The rank of ``x[key]`` for ``x`` of ``rank`` (slices and Nones keep an axis, index arrays add theirs)."""
+    n = 0
+    for k in _expand_key(key, rank):
+        if k is None or isinstance(k, slice):
+            n += 1
+        elif _is_index_array(k):
+            n += k.rank if isinstance(k, Value) else np.asarray(k).ndim
+    return n
