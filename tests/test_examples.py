@@ -50,4 +50,5 @@ def test_shakespeare_char_smoke_run_learns_and_saves(tmp_path, capsys):
     assert sum(line.startswith("val_loss=") for line in lines) == 1
     model = GPT(GPTConfig(**bigcore.io.load(ck)["extra"]["config"]))
     info = bigcore.io.load_checkpoint(ck, model)
-    assert info["step"] == 20 and len(info["chars"]) == 65 == model.config.vocab_size
+    assert info["step"] == 20 and info["tokenizer"].vocab_size == 65 == model.config.vocab_size
+    assert info["tokenizer"].decode(info["tokenizer"].encode("ROMEO:")) == "ROMEO:"
