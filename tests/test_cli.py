@@ -4,7 +4,6 @@ no traceback, nothing overwritten)."""
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
