@@ -25,7 +25,8 @@ import numpy as np
 from tqdm import tqdm
 
 import bigcore
-from bigcore.data import CharTokenizer, load_tinyshakespeare
+from bigcore.data import load_tinyshakespeare
+from bigcore.tokenizers import CharTokenizer
 from bigcore.models import GPT, GPTConfig
 from bigcore.nn.utils import clip_grad_norm_
 from bigcore.optim.lr_scheduler import WarmupCosineLR
@@ -93,7 +94,7 @@ def main(argv=None):
 
     text = load_tinyshakespeare()
     tok = CharTokenizer.from_text(text)
-    data = tok.encode(text)  # (N,) int64
+    data = np.array(tok.encode(text), dtype=np.int64)  # (N,)
     n = int(0.9 * len(data))
     splits = {"train": data[:n], "val": data[n:]}
     print(f"{len(text):,} characters, vocabulary {tok.vocab_size}; train {n:,}, val {len(data) - n:,} tokens")
@@ -138,7 +139,7 @@ def main(argv=None):
     if os.path.dirname(args.checkpoint):
         os.makedirs(os.path.dirname(args.checkpoint), exist_ok=True)
     bigcore.io.save_checkpoint(args.checkpoint, model, optimizer, scheduler, step=args.max_iters,
-                               config=asdict(config), chars="".join(tok.chars))
+                               tokenizer=tok, config=asdict(config))
     print(f"checkpoint: {args.checkpoint}")
 
     ids = sample(model, tok.encode("\n"), args.sample_len, args.block_size, args.temperature, rng)

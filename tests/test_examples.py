@@ -50,4 +50,37 @@ def test_shakespeare_char_smoke_run_learns_and_saves(tmp_path, capsys):
     assert sum(line.startswith("val_loss=") for line in lines) == 1
     model = GPT(GPTConfig(**bigcore.io.load(ck)["extra"]["config"]))
     info = bigcore.io.load_checkpoint(ck, model)
-    assert info["step"] == 20 and len(info["chars"]) == 65 == model.config.vocab_size
+    assert info["step"] == 20 and info["tokenizer"].vocab_size == 65 == model.config.vocab_size
+    assert info["tokenizer"].decode(info["tokenizer"].encode("ROMEO:")) == "ROMEO:"
+
+
+def test_finetune_speakers_smoke_run(capsys):
+    # a short run of the whole pipeline (pretraining, both fine-tunings, the three accuracies); the full run's
+    # numbers are in README.md. The held-out lines and the baseline are checked, not who wins at this size.
+    import re
+
+    mod = _load("finetune_speakers")
+    res = mod.main(["--pretrain-iters", "10", "--epochs", "1", "--max-lines", "200", "--ft-batch-size", "50"])
+    out = capsys.readouterr().out
+    assert re.search(r"^speakers: GLOUCESTER, DUKE VINCENTIO, KING RICHARD II, LEONTES, CORIOLANUS, ROMEO, "
+                     r"MENENIUS, PETRUCHIO$", out, re.M)
+    assert all(0.0 <= res[k] <= 1.0 for k in ("pretrained", "scratch", "majority"))
+    assert re.fullmatch(r"pretrained_acc=\d\.\d{4} scratch_acc=\d\.\d{4} majority_acc=\d\.\d{4} wall_s=\d+\.\d",
+                        out.strip().splitlines()[-1])
+
+
+def test_speaker_split_holds_out_whole_speeches_and_hides_them_from_pretraining():
+    import numpy as np
+
+    import bigcore
+
+    mod = _load("finetune_speakers")
+    text = bigcore.data.load_tinyshakespeare()
+    names, train, test, pretrain_text = mod.split_task(text, 8, 0.15, np.random.default_rng(0))
+    assert len(names) == 8 and len(train) + len(test) == 5592  # every line of the 8 speakers, once
+    assert 0.1 < len(test) / (len(train) + len(test)) < 0.2
+    # a held-out line that occurs once in the whole corpus occurs nowhere in the pretraining text
+    unique = [line for line, _ in test if len(line) > 20 and text.count(line) == 1]
+    assert len(unique) > 400
+    assert not [line for line in unique if line in pretrain_text]
+    assert all(line in pretrain_text for line, _ in train[:200] if text.count(line) == 1)

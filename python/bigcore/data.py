@@ -1,5 +1,7 @@
 """Data loading: ``Dataset``, ``TensorDataset``, ``DataLoader`` (shuffled by the seeded generator), the bundled
-handwritten digits and tinyshakespeare text, and text files as character or byte tokens for language models."""
+handwritten digits and tinyshakespeare text, and text files as character or byte tokens for language models.
+The tokenizers live in ``bigcore.tokenizers``; ``CharTokenizer`` and ``ByteTokenizer`` are importable from here
+too, where they used to live."""
 
 import gzip
 import math
@@ -12,6 +14,7 @@ from . import _core
 from ._creation import tensor
 from ._tensor import Tensor, _wrap
 from .errors import ShapeError
+from .tokenizers import ByteTokenizer, CharTokenizer  # noqa: F401 - their home is bigcore.tokenizers
 
 _DATA = pathlib.Path(__file__).resolve().parent / "_datasets"
 
@@ -125,53 +128,9 @@ def load_tinyshakespeare():
         return f.read()
 
 
-class CharTokenizer:
-    """Characters to ids: the sorted set of characters in a text is the vocabulary."""
-
-    def __init__(self, chars):
-        self.chars = list(chars)
-        self.index = {c: i for i, c in enumerate(self.chars)}
-
-    @classmethod
-    def from_text(cls, text):
-        return cls(sorted(set(text)))
-
-    @property
-    def vocab_size(self):
-        return len(self.chars)
-
-    def encode(self, text):
-        try:
-            return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
-        except KeyError as e:
-            raise ValueError(f"character {e.args[0]!r} is not in the vocabulary") from None
-
-    def decode(self, ids):
-        ids = ids.tolist() if isinstance(ids, (Tensor, np.ndarray)) else ids
-        return "".join(self.chars[int(i)] for i in ids)
-
-    def state_dict(self):
-        return {"kind": "char", "chars": "".join(self.chars)}
-
-
-class ByteTokenizer:
-    """UTF-8 bytes as ids 0..255."""
-
-    vocab_size = 256
-
-    def encode(self, text):
-        return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int64)
-
-    def decode(self, ids):
-        ids = ids.tolist() if isinstance(ids, (Tensor, np.ndarray)) else ids
-        return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
-
-    def state_dict(self):
-        return {"kind": "byte"}
-
-
 def load_text(path, level="char"):
-    """A text file as ``(ids, tokenizer)``: int64 ids (numpy) and the ``CharTokenizer`` or ``ByteTokenizer``."""
+    """A text file as ``(ids, tokenizer)``: int64 ids (numpy) and the ``CharTokenizer`` (vocabulary: the file's
+    characters) or ``ByteTokenizer`` (``bigcore.tokenizers``)."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
     if level == "char":
@@ -180,7 +139,7 @@ def load_text(path, level="char"):
         tok = ByteTokenizer()
     else:
         raise ValueError(f"level must be 'char' or 'byte', got {level!r}")
-    return tok.encode(text), tok
+    return np.asarray(tok.encode(text), dtype=np.int64), tok
 
 
 class TextDataset(Dataset):

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from . import _core
+from . import _core, tokenizers
 from ._creation import tensor
 from ._tensor import Tensor
 
@@ -123,22 +123,31 @@ def set_rng_state(state):
     _core.set_rng_state([int(s) for s in state])
 
 
-def save_checkpoint(path, model, optimizer=None, scheduler=None, step=0, **extra):
+def save_checkpoint(path, model, optimizer=None, scheduler=None, step=0, tokenizer=None, **extra):
     """Save everything needed to resume training exactly: model, optimizer and scheduler state, the step, the
-    random generator's state, and any extra plain values."""
+    random generator's state, the tokenizer (any ``bigcore.tokenizers`` tokenizer, stored as its
+    ``state_dict()``), and any extra plain values.
+
+    Example::
+
+        bigcore.io.save_checkpoint("ckpt.safetensors", model, optimizer, step=it, tokenizer=tok, config=asdict(cfg))
+        info = bigcore.io.load_checkpoint("ckpt.safetensors", model, optimizer)  # info["tokenizer"] is a tokenizer
+    """
     save({
         "model": model.state_dict(),
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "step": int(step),
         "rng": get_rng_state(),
+        "tokenizer": None if tokenizer is None else tokenizer.state_dict(),
         "extra": extra,
     }, path)
 
 
 def load_checkpoint(path, model, optimizer=None, scheduler=None, strict=True):
     """Restore a checkpoint written by :func:`save_checkpoint` into ``model`` (and ``optimizer``,
-    ``scheduler``), restore the random generator, and return ``{"step": step, **extra}``."""
+    ``scheduler``), restore the random generator, and return ``{"step": step, **extra}``, with
+    ``"tokenizer"``: the tokenizer rebuilt, when one was saved."""
     ck = load(path)
     if not isinstance(ck, dict) or "model" not in ck or "rng" not in ck:
         raise ValueError(f"{os.fspath(path)!r} is a bigcore file but not a training checkpoint")
@@ -152,4 +161,7 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, strict=True):
             raise ValueError(f"{os.fspath(path)!r} holds no scheduler state")
         scheduler.load_state_dict(ck["scheduler"])
     set_rng_state(ck["rng"])
-    return {"step": ck["step"], **ck["extra"]}
+    info = {"step": ck["step"], **ck["extra"]}
+    if ck.get("tokenizer") is not None:
+        info["tokenizer"] = tokenizers.from_state_dict(ck["tokenizer"])
+    return info

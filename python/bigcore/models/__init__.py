@@ -1,5 +1,7 @@
-"""Models built from bigcore's layers: ``GPT`` and its ``GPTConfig`` (nanoGPT's GPT-2)."""
+"""Models built from bigcore's layers: ``GPT`` and its ``GPTConfig`` (nanoGPT's GPT-2), and
+``GPTForSequenceClassification`` (Hugging Face's GPT-2 classifier)."""
 
 from .gpt import GPT, GPTConfig
+from .gpt_classification import GPTForSequenceClassification
 
-__all__ = ["GPT", "GPTConfig"]
+__all__ = ["GPT", "GPTConfig", "GPTForSequenceClassification"]

@@ -308,14 +308,7 @@ class GPT(nn.Module):
         return params
 
     def _composed_logits(self, idx, T):
-        pos = arange(0, T, dtype=int64)  # (T,)
-        tok_emb = self.transformer.wte(idx)  # (B, T, C)
-        pos_emb = self.transformer.wpe(pos)  # (T, C)
-        x = self.transformer.drop(tok_emb + pos_emb)  # (B, T, C)
-        for block in self.transformer.h:
-            x = block(x)  # (B, T, C)
-        x = self.transformer.ln_f(x)  # (B, T, C)
-        return self.lm_head(x)  # (B, T, V)
+        return self.lm_head(hidden_states(self.transformer, idx))  # (B, T, V)
 
     def _check_input(self, idx, targets):
         if not isinstance(idx, Tensor):
@@ -404,6 +397,56 @@ class GPT(nn.Module):
             wpe.weight = nn.Parameter(wpe.weight[:block_size].contiguous())  # (block_size, C)
         wpe.num_embeddings = block_size
 
+    @classmethod
+    def from_pretrained(cls, path, dtype=None, dropout=0.0):
+        """A GPT with the weights of a local Hugging Face GPT-2 directory (``config.json`` and
+        ``model.safetensors``, as ``transformers`` writes them and the Hub serves them; nothing is downloaded).
+
+        Sizes come from the config (``n_positions``, ``n_embd``, ``n_layer``, ``n_head``, ``vocab_size``), the
+        ``Conv1D`` weights are transposed to ``Linear`` layout, the ``attn.bias`` mask buffers are ignored. The
+        logits equal ``transformers.GPT2LMHeadModel``'s on the same files. As with Hugging Face, the model comes
+        back in eval mode.
+
+        Args:
+            path: the directory (``gpt2/`` holding ``config.json`` and ``model.safetensors`` or its shards).
+            dtype: ``bigcore.float32`` (the default) or ``bigcore.float64``.
+            dropout: the dropout for fine-tuning (nanoGPT's ``override_args``); the config's ``*_pdrop`` are not used.
+
+        Returns:
+            GPT.
+
+        Example::
+
+            model = GPT.from_pretrained("gpt2")  # a local copy of Hugging Face's gpt2 directory
+            logits, _ = model(bigcore.tensor([[15496, 995]]))  # (1, 2, 50257)
+
+        Raises:
+            FileNotFoundError: no such directory, or no config.json / model.safetensors in it.
+            ValueError: a config bigcore's GPT does not compute (the option is named: e.g. an activation other
+                than the tanh GELU, a layer_norm_epsilon other than 1e-5), a tensor missing or of the wrong shape,
+                a corrupt weights file.
+        """
+        from .hf_gpt2 import load_gpt
+
+        return load_gpt(cls, path, dtype=dtype, dropout=dropout)
+
+    def save_pretrained(self, path):
+        """Write the model as a Hugging Face GPT-2 directory: ``config.json`` and ``model.safetensors`` (Conv1D
+        layouts, the tied head not repeated), which ``transformers.GPT2LMHeadModel.from_pretrained(path)`` and
+        :meth:`from_pretrained` load. A model built with ``bias=False`` is written with zero biases.
+
+        Args:
+            path: a directory, created if missing; the two files in it are replaced.
+
+        Example::
+
+            model.save_pretrained("my-gpt")
+            same = GPT.from_pretrained("my-gpt")
+        """
+        from .hf_gpt2 import save_gpt
+
+        save_gpt(self, path)
+
     def configure_optimizers(self, weight_decay, learning_rate, betas):
         """AdamW with weight decay on the parameters of two or more dims (matrices and embeddings) only; biases
         and layer-norm weights are not decayed, as nanoGPT.
@@ -428,4 +471,31 @@ class GPT(nn.Module):
         return AdamW(groups, lr=learning_rate, betas=betas)
 
 
-__all__ = ["GPTConfig", "GPT", "Block", "CausalSelfAttention", "MLP"]
+def hidden_states(transformer, idx):
+    """The trunk of a GPT, composed: token and position embeddings, the blocks, the final layer norm.
+
+    Args:
+        transformer: a GPT's ``transformer`` (``wte``, ``wpe``, ``drop``, ``h``, ``ln_f``).
+        idx: int64 token ids, checked by the caller.
+
+    Returns:
+        The last hidden states, the input of the output head (or of a classifier's ``score``).
+
+    Shape: idx ``(B, T)``; output ``(B, T, C)``.
+
+    Example::
+
+        x = hidden_states(model.transformer, idx)  # (B, T, C)
+        logits = model.lm_head(x)  # (B, T, V)
+    """
+    T = idx.shape[1]
+    pos = arange(0, T, dtype=int64)  # (T,)
+    tok_emb = transformer.wte(idx)  # (B, T, C)
+    pos_emb = transformer.wpe(pos)  # (T, C)
+    x = transformer.drop(tok_emb + pos_emb)  # (B, T, C)
+    for block in transformer.h:
+        x = block(x)  # (B, T, C)
+    return transformer.ln_f(x)  # (B, T, C)
+
+
+__all__ = ["GPTConfig", "GPT", "Block", "CausalSelfAttention", "MLP", "hidden_states"]

@@ -190,6 +190,13 @@ class Module:
         return self.train(False)
 
     def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` on every parameter of this module and its children; returns self. Freezing
+        (``False``): backward then leaves their ``.grad`` None, and ``configure_optimizers`` skips them.
+
+        Example::
+
+            model.transformer.h[0].requires_grad_(False)  # freeze the first block
+        """
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
