@@ -54,7 +54,7 @@ def checkpoint(path):
 
 def test_every_subcommand_has_help(work):
     names = set(subcommands())
-    assert {"train", "finetune", "eval", "export"} <= names
+    assert {"train", "finetune", "eval", "export", "sample"} <= names
     top = ok(bigcore_cli("--help", cwd=work)).stdout
     for name in names:
         assert name in top
@@ -106,6 +106,57 @@ def test_export_writes_an_onnx_model_of_the_checkpoint(work):
     got = ort.InferenceSession(str(work / "lm.onnx"), providers=["CPUExecutionProvider"]).run(
         ["logits"], {"input_ids": ids})[0]
     np.testing.assert_allclose(got, model(bigcore.tensor(ids))[0].numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_export_with_past_writes_the_cached_model(work):
+    onnx = pytest.importorskip("onnx")
+    p = ok(bigcore_cli("export", "--ckpt", "lm", "--out", "past.onnx", "--with-past", cwd=work))
+    assert "with its key/value cache" in p.stdout
+    names = [i.name for i in onnx.load(str(work / "past.onnx")).graph.input]
+    assert names[:2] == ["input_ids", "position_ids"] and "past_key_values.0.key" in names
+
+
+def test_sample_greedy_is_the_models_own_continuation(work):
+    p = ok(bigcore_cli("sample", "--ckpt", "lm", "--prompt", "ROMEO:", "--max-new-tokens", 30, "--greedy", cwd=work))
+    model, tok, _ = bigcore.cli._checkpoint.load_model(work / "lm")
+    want = model.generate(bigcore.tensor([tok.encode("ROMEO:")]), 30, do_sample=False)[0].tolist()
+    assert p.stdout == tok.decode(want) + "\n"
+
+
+def test_sample_is_reproducible_with_a_seed_and_batches_samples(work):
+    args = ("sample", "--ckpt", "lm", "--prompt", "MENENIUS", "--max-new-tokens", 25, "--temperature", 1.5,
+            "--top-k", 20, "--top-p", 0.95, "--threads", 1)
+    a = ok(bigcore_cli(*args, "--seed", 7, cwd=work)).stdout
+    assert a == ok(bigcore_cli(*args, "--seed", 7, cwd=work)).stdout
+    assert a != ok(bigcore_cli(*args, "--seed", 8, cwd=work)).stdout
+    model, tok, _ = bigcore.cli._checkpoint.load_model(work / "lm")
+    want = model.generate(bigcore.tensor([tok.encode("MENENIUS")]), 25, temperature=1.5, top_k=20, top_p=0.95,
+                          generator=bigcore.Generator().manual_seed(7))
+    assert a == tok.decode(want[0].tolist()) + "\n"
+    three = ok(bigcore_cli(*args, "--seed", 7, "--num-samples", 3, cwd=work)).stdout
+    samples = three.split("\n---------------\n")
+    assert len(samples) == 4 and samples[3] == ""
+    assert all(s.startswith("MENENIUS") and len(tok.encode(s)) == 33 for s in samples[:3])
+    assert len(set(samples[:3])) > 1  # three draws, not one repeated
+
+
+def test_sample_prints_multibyte_characters_whole_while_streaming():
+    import io
+
+    from bigcore.cli.sample import _Printer
+    from bigcore.tokenizers import ByteTokenizer
+
+    tok, out = ByteTokenizer(), io.StringIO()
+    printer = _Printer(tok, out)
+    text = "café ☃ ok"
+    seen = []
+    for b in text.encode("utf-8"):
+        printer.add([b])
+        seen.append(out.getvalue())
+    printer.add([], final=True)
+    assert out.getvalue() == text and not any("\ufffd" in s for s in seen)
+    printer.add([0xE2], final=True)  # a sequence cut short stays visible at the end, as decode shows it
+    assert out.getvalue() == text + "\ufffd"
 
 
 def test_resume_continues_bit_identically(tmp_path):
@@ -273,6 +324,14 @@ def errors_dir(work):
     ("export", ["--ckpt", "lm", "--out", "adir"], "is a directory"),
     ("export", ["--ckpt", "lm", "--out", "m.onnx", "--opset", "99"], "argument --opset: invalid choice"),
     ("export", ["--ckpt", "foreign", "--out", "m.onnx"], "is not a checkpoint written by bigcore"),
+    ("sample", ["--ckpt", "clf"], "holds a classifier"),
+    ("sample", ["--ckpt", "nowhere"], "no checkpoint at nowhere"),
+    ("sample", ["--ckpt", "lm", "--prompt", "☃"], "is not in the vocabulary"),
+    ("sample", ["--ckpt", "lm", "--prompt", ""], "--prompt is empty"),
+    ("sample", ["--ckpt", "lm", "--prompt-file", "missing.txt"], "no such file: missing.txt"),
+    ("sample", ["--ckpt", "lm", "--prompt", "a", "--prompt-file", "text.txt"], "not allowed with argument"),
+    ("sample", ["--ckpt", "lm", "--top-p", "0"], "expected a number in (0, 1]"),
+    ("sample", ["--ckpt", "lm", "--temperature", "-1"], "expected a number >= 0"),
     ("finetune", ["missing.csv"], "no such file: missing.csv"),
     ("finetune", ["text.txt"], "expected a .csv, .tsv or .jsonl file"),
     ("finetune", ["bad.jsonl"], "bad.jsonl:2: not JSON"),

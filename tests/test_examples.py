@@ -84,3 +84,17 @@ def test_speaker_split_holds_out_whole_speeches_and_hides_them_from_pretraining(
     assert len(unique) > 400
     assert not [line for line in unique if line in pretrain_text]
     assert all(line in pretrain_text for line, _ in train[:200] if text.count(line) == 1)
+
+
+def test_readme_gpt_in_python_runs_as_written(capsys):
+    # the README's "A GPT in Python" block, with 3 training steps and 5 new tokens instead of 2000 and 200
+    import re
+
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## A GPT in Python"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    short = code.replace("range(2000)", "range(3)").replace(", 200", ", 5")
+    assert short.count("range(3)") == 1 and short.count(", 5") == 2  # the substitutions found their targets
+    exec(compile(short, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith("ROMEO:") and len(out) == len("ROMEO:") + 5 + 1 + 5  # generate's line, then the stream

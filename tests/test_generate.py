@@ -75,6 +75,24 @@ def test_sampling_is_reproducible_under_manual_seed_and_stream_matches(rng):
     np.testing.assert_array_equal(np.stack(streamed, 1), a.numpy()[:, 4:])
 
 
+def test_a_generator_gives_its_own_reproducible_stream_and_leaves_the_default_alone(rng):
+    fused, composed = model_pair(rng)
+    prompt = bigcore.tensor(rng.integers(0, 23, (2, 4)))
+    bigcore.manual_seed(5)
+    state = bigcore.get_rng_state()
+    a = fused.generate(prompt, 20, generator=bigcore.Generator().manual_seed(3))
+    assert bigcore.get_rng_state() == state  # the default generator did not move
+    b = composed.eval().generate(prompt, 20, generator=bigcore.Generator().manual_seed(3))
+    c = fused.generate(prompt, 20, generator=bigcore.Generator().manual_seed(4))
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not np.array_equal(a.numpy(), c.numpy())
+    g = bigcore.Generator().manual_seed(3)
+    streamed = np.stack([t.numpy() for t in fused.stream(prompt, 20, generator=g)], 1)
+    np.testing.assert_array_equal(streamed, a.numpy()[:, 4:])
+    with pytest.raises(TypeError, match="bigcore.Generator"):
+        fused.generate(prompt, 2, generator=3)
+
+
 def test_top_k_keeps_draws_inside_the_k_most_likely(rng):
     fused, _ = model_pair(rng)
     prompt = bigcore.tensor(rng.integers(0, 23, (1, 3)))

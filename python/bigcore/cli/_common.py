@@ -45,6 +45,7 @@ positive_float = _number(float, lambda v: v > 0 and np.isfinite(v), "a positive 
 non_negative_float = _number(float, lambda v: v >= 0 and np.isfinite(v), "a number >= 0")
 probability = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 fraction = _number(float, lambda v: 0 < v < 1, "a number between 0 and 1")
+top_probability = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
 def read_text(path):

@@ -7,7 +7,7 @@ rather than a whole forward. Once a row reaches ``block_size`` tokens the contex
 ``block_size`` (nanoGPT's ``idx[:, -block_size:]``), which restarts the cache from position 0 with that window.
 A model on its composed path (``fused=False``) runs a whole forward of the cropped context for each token.
 The next token is picked by ``_core.sample_next``: temperature, top-k, top-p, then a draw from the library's
-generator (``bigcore.manual_seed`` makes it reproducible), or the arg-max when ``do_sample=False`` or the
+generator (``bigcore.manual_seed`` makes it reproducible) or the ``generator`` given, or the arg-max when ``do_sample=False`` or the
 temperature is 0.
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 from .. import _core
 from .._creation import tensor
 from .._functions import cat
+from .._random import _handle
 from .._tensor import Tensor, _wrap
 from ..autograd import no_grad
 from ..errors import DTypeError, ShapeError
@@ -73,9 +74,11 @@ class _Logits:
         return _wrap(self.kv.step(tensor(new[:, None])._c))
 
 
-def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, do_sample=True, eos_token_id=None):
+def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, do_sample=True, eos_token_id=None,
+           generator=None):
     """Yield the next token of every row, (B,) int64, as each is produced (see :func:`generate`)."""
     ids = _check(model, idx, max_new_tokens, temperature, top_k, top_p)
+    handle = _handle(generator)
     if max_new_tokens == 0:
         return
     finished = np.zeros(ids.shape[0], dtype=bool)
@@ -83,7 +86,8 @@ def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, 
         source = _Logits(model, ids.shape[0])
         logits = source.first(ids)
         for i in range(max_new_tokens):
-            new = _wrap(_core.sample_next(logits._c, float(temperature), top_k, top_p, bool(do_sample))).numpy()
+            new = _wrap(_core.sample_next(logits._c, float(temperature), top_k, top_p, bool(do_sample),
+                                              handle)).numpy()
             if eos_token_id is not None:
                 new[finished] = eos_token_id  # rows that ended keep emitting the end token
                 finished |= new == eos_token_id
@@ -94,8 +98,9 @@ def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, 
             logits = source.next(ids, new)
 
 
-def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, do_sample=True, eos_token_id=None):
+def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, do_sample=True, eos_token_id=None,
+             generator=None):
     """Extend each row of ``idx`` by up to ``max_new_tokens`` tokens (see ``GPT.generate``)."""
     new = [t.reshape(-1, 1) for t in stream(model, idx, max_new_tokens, temperature, top_k, top_p, do_sample,
-                                               eos_token_id)]
+                                               eos_token_id, generator)]
     return cat([idx] + new, dim=1) if new else idx.clone()

@@ -336,7 +336,7 @@ class GPT(nn.Module):
         return B, T
 
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, do_sample=True,
-                 eos_token_id=None):
+                 eos_token_id=None, generator=None):
         """Continue each row of ``idx`` by up to ``max_new_tokens`` tokens.
 
         The fused path keeps a key/value cache in the engine, so each new token costs O(current length); once a
@@ -353,6 +353,7 @@ class GPT(nn.Module):
             do_sample: draw from the distribution (``bigcore.manual_seed`` makes it reproducible); False is
                 greedy (the arg-max).
             eos_token_id: stop once every row has produced it; a row that ended repeats it.
+            generator: a ``bigcore.Generator`` to draw from (None: the library's default generator).
 
         Returns:
             int64 ids ``(B, T + new)``, the prompt first.
@@ -362,10 +363,11 @@ class GPT(nn.Module):
             out = model.generate(bigcore.tensor([[0]]), 100, temperature=0.8, top_k=40)  # (1, 101)
             text = tokenizer.decode(out[0].tolist())
         """
-        return generation.generate(self, idx, max_new_tokens, temperature, top_k, top_p, do_sample, eos_token_id)
+        return generation.generate(self, idx, max_new_tokens, temperature, top_k, top_p, do_sample, eos_token_id,
+                                   generator)
 
     def stream(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, do_sample=True,
-               eos_token_id=None):
+               eos_token_id=None, generator=None):
         """:meth:`generate` one token at a time: yields each new token of every row, ``(B,)`` int64, as soon as it
         is picked.
 
@@ -374,7 +376,8 @@ class GPT(nn.Module):
             for tok in model.stream(prompt, 200):
                 print(tokenizer.decode(tok.tolist()), end="", flush=True)
         """
-        return generation.stream(self, idx, max_new_tokens, temperature, top_k, top_p, do_sample, eos_token_id)
+        return generation.stream(self, idx, max_new_tokens, temperature, top_k, top_p, do_sample, eos_token_id,
+                                 generator)
 
     def crop_block_size(self, block_size):
         """Shorten the longest sequence the model reads (model surgery, e.g. after loading GPT-2's 1024):

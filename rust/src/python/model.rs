@@ -2,12 +2,12 @@
 //! key/value cache for generation, and the next-token sampler.
 
 use super::errors::detached;
+use super::random::{chosen, PyGenerator};
 use super::tensor::PyTensor;
 use crate::dtype::DType;
 use crate::error::Error;
 use crate::kernels::sample::{sample_row, Sampling};
 use crate::model::gpt_op::{self, GptCache, GptConfig, GptKv};
-use crate::random::with_rng;
 use crate::tensor::Tensor;
 use pyo3::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -121,9 +121,9 @@ impl PyGptKv {
 }
 
 /// The next token of each row of `logits` (B, V): temperature, top-k, top-p, then a draw from the library's
-/// generator, or the arg-max (`do_sample=False` or temperature 0). Returns (B,) int64.
+/// generator (or `generator`), or the arg-max (`do_sample=False` or temperature 0). Returns (B,) int64.
 #[pyfunction]
-#[pyo3(signature = (logits, temperature=1.0, top_k=None, top_p=None, do_sample=true))]
+#[pyo3(signature = (logits, temperature=1.0, top_k=None, top_p=None, do_sample=true, generator=None))]
 fn sample_next(
     py: Python<'_>,
     logits: P<'_>,
@@ -131,8 +131,9 @@ fn sample_next(
     top_k: Option<usize>,
     top_p: Option<f64>,
     do_sample: bool,
+    generator: Option<PyRef<'_, PyGenerator>>,
 ) -> PyResult<PyTensor> {
-    let x = logits.t.clone();
+    let (x, g) = (logits.t.clone(), chosen(generator));
     let s = Sampling { temperature, top_k, top_p, do_sample };
     detached(py, "sample", move || {
         if x.ndim() != 2 || !x.dtype().is_float() {
@@ -152,7 +153,7 @@ fn sample_next(
         }
         let (b, v) = (x.shape()[0], x.shape()[1]);
         let rows = x.to_dtype(DType::F64)?.to_vec::<f64>()?;
-        let ids: Vec<i64> = with_rng(|r| {
+        let ids: Vec<i64> = g.with(|r| {
             (0..b).map(|i| if v == 0 { 0 } else { sample_row(&rows[i * v..(i + 1) * v], &s, r) as i64 }).collect()
         });
         Tensor::from_vec(ids, &[b])
