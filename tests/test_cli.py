@@ -138,6 +138,7 @@ def test_sample_is_reproducible_with_a_seed_and_batches_samples(work):
     assert len(samples) == 4 and samples[3] == ""
     assert all(s.startswith("MENENIUS") and len(tok.encode(s)) == 33 for s in samples[:3])
     assert len(set(samples[:3])) > 1  # three draws, not one repeated
+    assert samples[0] + "\n" == a  # the first of them is the single sample of the same seed
 
 
 def test_sample_prints_multibyte_characters_whole_while_streaming():
@@ -305,7 +306,8 @@ def errors_dir(work):
     (work / "one.csv").write_text("text,label\nhello,a\nworld,a\nagain,a\n")
     (work / "cols.csv").write_text("sentence,who,when\nhello,a,1\n")
     (work / "notes.txt").write_text("ünïcödé ☃\n" * 20, encoding="utf-8")
-    (work / "two.csv").write_text("text,label\n" + "".join(f"line {i},{'ab'[i % 2]}\n" for i in range(10)))
+    # letters the language model's vocabulary (the first 20,000 characters of the text) holds
+    (work / "two.csv").write_text("text,label\n" + "".join(f"line {c},{'ab'[i % 2]}\n" for i, c in enumerate("abcdefghij")))
     if not (work / "clf").exists():  # the finetune test writes one; alone, these tests need their own
         ok(bigcore_cli("finetune", "two.csv", "--val-fraction", "0.5", "--ckpt", "lm", "--epochs", 1, "--out", "clf",
                        cwd=work))
@@ -332,6 +334,9 @@ def errors_dir(work):
     ("sample", ["--ckpt", "lm", "--prompt", "a", "--prompt-file", "text.txt"], "not allowed with argument"),
     ("sample", ["--ckpt", "lm", "--top-p", "0"], "expected a number in (0, 1]"),
     ("sample", ["--ckpt", "lm", "--temperature", "-1"], "expected a number >= 0"),
+    ("sample", ["--ckpt", "lm", "--top-p", "1.5"], "expected a number in (0, 1]"),
+    ("sample", ["--ckpt", "lm", "--top-k", "0"], "expected a positive integer"),
+    ("sample", ["--ckpt", "lm", "--max-new-tokens", "x"], "expected an integer >= 0"),
     ("finetune", ["missing.csv"], "no such file: missing.csv"),
     ("finetune", ["text.txt"], "expected a .csv, .tsv or .jsonl file"),
     ("finetune", ["bad.jsonl"], "bad.jsonl:2: not JSON"),

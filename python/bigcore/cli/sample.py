@@ -6,9 +6,9 @@
   bigcore sample --ckpt out --prompt "KING:" --greedy
 
 The prompt is encoded with the checkpoint's tokenizer; the model continues it with its key/value cache
-(``GPT.generate``), cropping the context to the block size as nanoGPT does. With one sample the text streams to
-stdout token by token; with several they are generated as one batch and printed one after another, each followed
-by a line of dashes. ``--seed`` makes the draw reproducible (a run without it draws differently each time).
+(``GPT.stream``), cropping the context to the block size as nanoGPT does. The text streams to stdout token by
+token; several samples are drawn one after another, each followed by a line of dashes (nanoGPT's separator).
+``--seed`` makes the draw reproducible (a run without it draws differently each time).
 """
 
 import sys
@@ -28,7 +28,8 @@ def add_arguments(p):
     source.add_argument("--prompt-file", metavar="FILE", help="read the prompt from a UTF-8 file")
     p.add_argument("--max-new-tokens", type=non_negative_int, default=500, metavar="N",
                    help="tokens to generate per sample (default: 500)")
-    p.add_argument("--num-samples", type=positive_int, default=1, metavar="N", help="samples to draw (default: 1)")
+    p.add_argument("--num-samples", type=positive_int, default=1, metavar="N",
+                   help="samples to draw, one after another (default: 1)")
     p.add_argument("--temperature", type=non_negative_float, default=0.8, metavar="T",
                    help="divides the logits; 0 is greedy (default: 0.8)")
     p.add_argument("--top-k", type=positive_int, default=200, metavar="K",
@@ -77,19 +78,14 @@ def run(args):
         generator.seed()
     else:
         generator.manual_seed(args.seed)
-    idx = bigcore.tensor(ids[None, :].repeat(args.num_samples, axis=0))
+    idx = bigcore.tensor(ids[None, :])
     options = dict(temperature=args.temperature, top_k=min(args.top_k, model.config.vocab_size), top_p=args.top_p,
                    do_sample=not args.greedy, generator=generator)
-    out = sys.stdout
-    if args.num_samples == 1:
-        printer = _Printer(tok, out)
+    for _ in range(args.num_samples):
+        printer = _Printer(tok, sys.stdout)
         printer.add(ids.tolist())
         for new in model.stream(idx, args.max_new_tokens, **options):
             printer.add(new.tolist())
         printer.add([], final=True)
-        out.write("\n")
-        return 0
-    result = model.generate(idx, args.max_new_tokens, **options)
-    for row in result.tolist():
-        out.write(tok.decode(row) + "\n" + SEPARATOR + "\n")
+        sys.stdout.write("\n" if args.num_samples == 1 else "\n" + SEPARATOR + "\n")
     return 0
