@@ -3,7 +3,12 @@
 rotates every round); prints the median latency of one forward over a (B, T) batch, tokens per second (B * T /
 latency) and each contender's speed relative to bigcore. All logits are checked to agree first (1e-4 relative).
 
-    python benchmarks/onnx_infer.py [--config baby|gpt2|all] [--threads 2] [--rounds 7]
+    python benchmarks/onnx_infer.py [--config baby|gpt2|all] [--threads 2] [--rounds 7] [--no-generate]
+
+Then greedy generation at batch 1 (a 16-token prompt, up to 100 new tokens within the block): bigcore's
+GPT.generate (key/value cache in the engine) against the export with past keys and values
+(``export_gpt(..., with_past=True)``) driven by examples/onnx_generate.py's loop, which imports only numpy and
+onnxruntime; both must produce the same tokens; tokens/s and the ratio.
 
 Configurations (GPT-2's architecture, random weights: speed does not depend on them):
   baby   L4 NH4 C128 V65 block 64;        batches B1 T64 and B12 T64
@@ -19,6 +24,7 @@ Contenders:
 """
 
 import argparse
+import importlib.util
 import os
 import statistics
 import tempfile
@@ -111,12 +117,53 @@ def time_forwards(forwards, ids, rounds, warmup):
     return times
 
 
+def onnx_generate_example():
+    """examples/onnx_generate.py as a module (its ``load`` and ``generate``)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "onnx_generate.py")
+    spec = importlib.util.spec_from_file_location("onnx_generate", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def time_generation(model, tmp, threads, rounds):
+    """Median seconds of a greedy generation at batch 1 in bigcore and in onnxruntime (with past); new tokens."""
+    import onnxruntime as ort
+
+    import bigcore
+
+    example = onnx_generate_example()
+    path = os.path.join(tmp, "gpt_past.onnx")
+    bigcore.onnx.export_gpt(model, path, with_past=True)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    _, block_size, past_names, heads = example.load(path)  # the sizes; the session is ours, with --threads
+    prompt = np.random.default_rng(1).integers(0, model.config.vocab_size, (1, 16))
+    n = min(100, model.config.block_size - 16)
+    runs = {
+        "bigcore": lambda: model.generate(bigcore.tensor(prompt), n, do_sample=False).numpy(),
+        "ort with past": lambda: example.generate(session, block_size, past_names, heads, prompt, n),
+    }
+    outs = {c: f() for c, f in runs.items()}  # warm-up, and the same tokens
+    np.testing.assert_array_equal(outs["ort with past"], outs["bigcore"])
+    times = {c: [] for c in runs}
+    for _ in range(rounds):
+        for c, f in runs.items():
+            t0 = time.perf_counter()
+            f()
+            times[c].append(time.perf_counter() - t0)
+    return {c: statistics.median(t) for c, t in times.items()}, n
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="all", choices=[*CONFIGS, "all"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=7, help="timed forwards of each contender, interleaved")
     ap.add_argument("--warmup", type=int, default=2, help="untimed forwards of each contender first")
+    ap.add_argument("--no-generate", action="store_true", help="skip the generation comparison")
     args = ap.parse_args()
 
     import onnxruntime
@@ -147,6 +194,11 @@ def main():
                 for c, t in times.items():
                     print(f"{name:<6} {f'{B}x{T}':>7} {c:<16} {med[c] * 1e3:>10.2f} {min(t) * 1e3:>9.2f} "
                           f"{B * T / med[c]:>10.0f} {med['bigcore'] / med[c]:>10.2f}x", flush=True)
+            if not args.no_generate:
+                med, n = time_generation(model, tmp, args.threads, args.rounds)
+                print(f"{name}: greedy generation, batch 1, prompt 16, {n} new tokens: " + ", ".join(
+                    f"{c} {n / t:.1f} tokens/s ({med['bigcore'] / t:.2f}x bigcore)" for c, t in med.items()),
+                    flush=True)
 
 
 if __name__ == "__main__":

@@ -135,3 +135,27 @@ def test_onnx_generate_example_runs_without_bigcore_and_matches_generate(tmp_pat
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout[:-1] == want  # print() adds the newline
+
+
+def test_readme_generation_loop_with_past_matches_generate(tmp_path, monkeypatch):
+    # the loop in README.md's "Export to ONNX" section, run as written with its free names bound
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Export to ONNX"):]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[1]
+    assert "past_key_values" in code and "range(100)" in code
+    model = _model()
+    cfg = model.config
+    bigcore.onnx.export_gpt(model, tmp_path / "gpt-past.onnx", with_past=True)
+    prompt = _ids(1, 5)
+    steps = cfg.block_size - 5  # within the block: the README's loop does not crop
+    new = []  # each token the loop picks, recorded before it moves on
+    code = code.replace("range(100)", f"range({steps})")
+    code = code.replace("    pos = pos", "    new.append(int(ids[0, 0]))\n    pos = pos")
+    scope = dict(ort=ort, np=np, prompt=prompt, n_head=cfg.n_head, n_embd=cfg.n_embd, n_layer=cfg.n_layer, new=new)
+    monkeypatch.chdir(tmp_path)  # the README opens "gpt-past.onnx"
+    exec(compile(code, "README.md", "exec"), scope, scope)
+    want = model.generate(bigcore.tensor(prompt), steps, do_sample=False).numpy()[0, 5:]
+    assert new == want.tolist()
