@@ -38,11 +38,26 @@ struct Cell {
 
 impl Drop for Inner {
     /// The last tensor holding a large storage hands its buffer to the cache of freed buffers (`recycle.rs`).
+    ///
+    /// The graph below the tensor is freed in a loop, not by recursion: dropping a node drops its inputs, and a
+    /// chain of 100,000 recorded ops (`total = total + loss` in a training loop) would otherwise recurse once per
+    /// op and overflow the stack. Every input this tensor held the last reference to gives its own node's inputs
+    /// to the loop before it is dropped, so no drop here reaches more than one level below.
     fn drop(&mut self) {
         if let Some(cell) = Arc::get_mut(&mut self.storage) {
             let s = cell.data.get_mut().unwrap_or_else(|e| e.into_inner());
             if s.capacity_bytes() >= crate::recycle::MIN_BYTES {
                 crate::recycle::give(std::mem::replace(s, Storage::Bool(Vec::new())));
+            }
+        }
+        let Some(node) = self.node.get_mut().unwrap_or_else(|e| e.into_inner()).take() else { return };
+        let mut pending = node.inputs;
+        while let Some(mut t) = pending.pop() {
+            // `get_mut` succeeds only for the last reference, so a node another tensor still reaches stays whole
+            if let Some(inner) = Arc::get_mut(&mut t.0) {
+                if let Some(n) = inner.node.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+                    pending.extend(n.inputs);
+                }
             }
         }
     }
