@@ -102,6 +102,10 @@ def contenders(model, cfg, tmp, threads):
     return out, export_s
 
 
+SETTLE_S = 0.02  # a pause before each timed call: onnxruntime's and bigcore's idle threads spin for a while after
+# their last parallel region, and without it each contender ran against the previous one's spinning threads
+
+
 def time_forwards(forwards, ids, rounds, warmup):
     """Seconds per forward of each contender, interleaved rounds."""
     for f in forwards.values():
@@ -111,6 +115,7 @@ def time_forwards(forwards, ids, rounds, warmup):
     order = list(forwards)
     for r in range(rounds):
         for c in order[r % len(order):] + order[:r % len(order)]:
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             forwards[c](ids)
             times[c].append(time.perf_counter() - t0)
@@ -151,6 +156,7 @@ def time_generation(model, tmp, threads, rounds):
     times = {c: [] for c in runs}
     for _ in range(rounds):
         for c, f in runs.items():
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             f()
             times[c].append(time.perf_counter() - t0)
