@@ -3,6 +3,7 @@ parser that reports its errors in one line, option types that check numbers, rea
 Ctrl-C handled between steps."""
 
 import argparse
+import contextlib
 import hashlib
 import signal
 import sys
@@ -48,6 +49,23 @@ fraction = _number(float, lambda v: 0 < v < 1, "a number between 0 and 1")
 top_probability = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
+@contextlib.contextmanager
+def reading(path, what):
+    """Inside it, a failure to open or decode ``path`` (a ``what``, e.g. "text file") is a one-line CLIError."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise CLIError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise CLIError(f"{path} is a directory, not a {what}") from None
+    except PermissionError:
+        raise CLIError(f"cannot read {path}: permission denied") from None
+    except UnicodeDecodeError as e:
+        raise CLIError(f"{path} is not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise CLIError(f"cannot read {path}: {e.strerror}") from None
+
+
 def read_text(path):
     """The text of a UTF-8 file, or the bundled tinyshakespeare when ``path`` is None.
 
@@ -58,19 +76,9 @@ def read_text(path):
         from ..data import load_tinyshakespeare
 
         return load_tinyshakespeare()
-    try:
+    with reading(path, "text file"):
         with open(path, encoding="utf-8") as f:
             text = f.read()
-    except FileNotFoundError:
-        raise CLIError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise CLIError(f"{path} is a directory, not a text file") from None
-    except PermissionError:
-        raise CLIError(f"cannot read {path}: permission denied") from None
-    except UnicodeDecodeError as e:
-        raise CLIError(f"{path} is not UTF-8 text (byte {e.start}: {e.reason})") from None
-    except OSError as e:
-        raise CLIError(f"cannot read {path}: {e.strerror}") from None
     if not text:
         raise CLIError(f"{path} is empty")
     return text

@@ -5,7 +5,7 @@ the line."""
 import csv
 import json
 
-from ._common import CLIError
+from ._common import CLIError, reading
 
 
 def read_pairs(path, text_column="text", label_column="label"):
@@ -17,18 +17,10 @@ def read_pairs(path, text_column="text", label_column="label"):
     kind = "jsonl" if path.endswith((".jsonl", ".json")) else "csv" if path.endswith((".csv", ".tsv")) else None
     if kind is None:
         raise CLIError(f"{path}: expected a .csv, .tsv or .jsonl file of text,label pairs")
-    try:
+    with reading(path, "data file"):
         with open(path, encoding="utf-8", newline="") as f:
             pairs = _jsonl(f, path, text_column, label_column) if kind == "jsonl" else \
                 _csv(f, path, text_column, label_column, "\t" if path.endswith(".tsv") else ",")
-    except FileNotFoundError:
-        raise CLIError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise CLIError(f"{path} is a directory, not a data file") from None
-    except PermissionError:
-        raise CLIError(f"cannot read {path}: permission denied") from None
-    except UnicodeDecodeError as e:
-        raise CLIError(f"{path} is not UTF-8 text (byte {e.start}: {e.reason})") from None
     if not pairs:
         raise CLIError(f"{path} holds no text,label pairs")
     texts, labels = [], []
