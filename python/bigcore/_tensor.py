@@ -3,6 +3,7 @@
 
 import collections
 import numbers
+import weakref
 
 import numpy as np
 
@@ -73,6 +74,16 @@ def _dim_list(dim):
     if isinstance(dim, (tuple, list)):
         return [int(d) for d in dim]
     return [int(dim)]
+
+
+class _HookHandle:
+    """What ``register_post_accumulate_grad_hook`` returns: ``remove()`` unregisters the hook."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def remove(self):
+        _core.remove_grad_hook(self._handle)
 
 
 class Tensor:
@@ -297,6 +308,31 @@ class Tensor:
         their ``.grad``. ``gradient`` is required unless the tensor has one element."""
         g = None if gradient is None else _as_c(gradient, self)
         self._c.backward(g, bool(retain_graph))
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` as soon as a backward has finished accumulating into this leaf's ``.grad``
+        (PyTorch's hook of the same name), while the rest of the backward is still to run; an exception in it
+        stops the backward and is raised from ``backward()``. Returns a handle whose ``remove()`` unregisters it.
+
+        Raises:
+            AutogradError: the tensor is not a leaf that requires grad.
+
+        Example::
+
+            handle = w.register_post_accumulate_grad_hook(lambda p: print(p.grad.norm()))
+            loss.backward()                                 # prints once w.grad is final
+            handle.remove()
+        """
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        me = weakref.ref(self)  # the engine holds the hook: a strong reference would keep the tensor alive
+
+        def call():
+            t = me()
+            if t is not None:
+                hook(t)
+
+        return _HookHandle(self._c.register_post_accumulate_grad_hook(call))
 
     # ----- arithmetic -----
     def _bin(self, other, kind):

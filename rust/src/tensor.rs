@@ -50,6 +50,7 @@ impl Drop for Inner {
                 crate::recycle::give(std::mem::replace(s, Storage::Bool(Vec::new())));
             }
         }
+        crate::autograd::hooks::forget(self.id);
         let Some(node) = self.node.get_mut().unwrap_or_else(|e| e.into_inner()).take() else { return };
         let mut pending = node.inputs;
         while let Some(mut t) = pending.pop() {

@@ -8,6 +8,7 @@
 //! of differentiating values that an in-place write changed since (`backward::saved` lists what each arm reads).
 
 mod backward;
+pub mod hooks;
 mod op;
 
 pub use op::{Attr, Binary, Op, Reduction, SliceSpec, Unary};
@@ -178,15 +179,21 @@ pub fn backward(root: &Tensor, gradient: Option<&Tensor>, retain_graph: bool) ->
     grads.insert(root.id(), g);
     for t in &order {
         let Some(g) = grads.remove(&t.id()) else { continue };
-        let node = t.node();
-        let Some(node) = node.as_ref() else {
-            let mut slot = t.grad_slot();
-            *slot = Some(match slot.take() {
-                Some(old) => old.add(&g)?,
-                None => g,
-            });
+        if t.node().is_none() {
+            {
+                let mut slot = t.grad_slot();
+                *slot = Some(match slot.take() {
+                    Some(old) => old.add(&g)?,
+                    None => g,
+                });
+            }
+            // The leaf's gradient is final (topological order brought every contribution before it). No lock
+            // of `t` is held while its hooks run: they read `t.grad` and may call anything.
+            hooks::run(t)?;
             continue;
-        };
+        }
+        let node = t.node();
+        let Some(node) = node.as_ref() else { continue };
         if let Op::Freed(name) = node.op {
             return Err(Error::autograd(
                 "backward",

@@ -28,6 +28,26 @@ pub fn to_py(e: Error) -> PyErr {
     })
 }
 
+thread_local! {
+    /// The exception a Python callback raised inside an engine call (a gradient hook during backward), to be
+    /// raised as it is once the call returns instead of the engine error that stopped it.
+    static CALLBACK_ERROR: std::cell::RefCell<Option<PyErr>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Call the Python `f` from inside an engine call on this thread; its exception is kept for [`callback_error`]
+/// and stops the engine call as `stopped`.
+pub fn call_back(f: &Py<PyAny>, stopped: impl FnOnce() -> Error) -> crate::Result<()> {
+    Python::attach(|py| f.call0(py).map(drop)).map_err(|e| {
+        CALLBACK_ERROR.with(|c| *c.borrow_mut() = Some(e));
+        stopped()
+    })
+}
+
+/// `e`, or the exception a Python callback raised during the engine call that failed with `e`.
+pub fn callback_error(e: PyErr) -> PyErr {
+    CALLBACK_ERROR.with(|c| c.borrow_mut().take()).unwrap_or(e)
+}
+
 /// Run `f` without the GIL, turning engine errors and panics into Python exceptions.
 pub fn detached<T: Send>(py: Python<'_>, op: &str, f: impl FnOnce() -> crate::Result<T> + Send) -> PyResult<T> {
     let r = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));

@@ -31,6 +31,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MIN_PARALLEL", crate::parallel::MIN_PARALLEL)?;
     m.add_class::<PyTensor>()?;
+    m.add_function(wrap_pyfunction!(tensor::remove_grad_hook, m)?)?;
     functions::register(m)?;
     convert::register(m)?;
     optim::register(m)?;

@@ -2,11 +2,14 @@
 //! PyTorch-shaped API; this class exposes only what Python cannot compute itself.
 
 use super::convert::to_numpy;
-use super::errors::{detached, to_py};
+use super::errors::{call_back, callback_error, detached, to_py};
+use crate::autograd::hooks::{self, GradHook};
 use crate::autograd::{self, Attr};
+use crate::error::Error;
 use crate::tensor::Tensor;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use std::sync::Arc;
 
 /// An engine tensor.
 #[pyclass(name = "_Tensor", module = "bigcore._core", frozen)]
@@ -18,6 +21,12 @@ impl From<Tensor> for PyTensor {
     fn from(t: Tensor) -> Self {
         PyTensor { t }
     }
+}
+
+/// Remove the gradient hook of `handle` (from `register_post_accumulate_grad_hook`); false if already gone.
+#[pyfunction]
+pub fn remove_grad_hook(handle: u64) -> bool {
+    hooks::remove(handle)
 }
 
 fn attr_to_py<'py>(py: Python<'py>, a: &Attr) -> PyResult<Bound<'py, PyAny>> {
@@ -101,7 +110,15 @@ impl PyTensor {
     fn backward(&self, py: Python<'_>, gradient: Option<PyRef<'_, PyTensor>>, retain_graph: bool) -> PyResult<()> {
         let t = self.t.clone();
         let g = gradient.map(|g| g.t.clone());
-        detached(py, "backward", move || autograd::backward(&t, g.as_ref(), retain_graph))
+        detached(py, "backward", move || autograd::backward(&t, g.as_ref(), retain_graph)).map_err(callback_error)
+    }
+    /// Call `hook()` after every backward that accumulates into this leaf's gradient; returns a handle for
+    /// `remove_grad_hook`. An exception in the hook stops the backward and is raised from `backward()`.
+    fn register_post_accumulate_grad_hook(&self, hook: Py<PyAny>) -> PyResult<u64> {
+        let hook: GradHook = Arc::new(move |_: &Tensor| {
+            call_back(&hook, || Error::autograd("backward", "a post accumulate grad hook raised an exception"))
+        });
+        hooks::register(&self.t, hook).map_err(to_py)
     }
     /// `(op_name, attrs, inputs)` of the op that made this tensor, or None for a leaf.
     fn trace<'py>(&self, py: Python<'py>) -> PyResult<Option<TraceStep<'py>>> {
