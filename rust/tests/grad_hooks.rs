@@ -12,7 +12,10 @@ fn leaf(v: &[f64]) -> Tensor {
     t
 }
 
-fn recorder(log: &Arc<Mutex<Vec<(String, Vec<f64>)>>>, name: &str) -> GradHook {
+/// (hook name, the gradient it saw), in call order.
+type Log = Arc<Mutex<Vec<(String, Vec<f64>)>>>;
+
+fn recorder(log: &Log, name: &str) -> GradHook {
     let (log, name) = (log.clone(), name.to_string());
     Arc::new(move |t: &Tensor| {
         log.lock().unwrap().push((name.clone(), t.grad().unwrap().to_vec::<f64>().unwrap()));
