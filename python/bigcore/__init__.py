@@ -34,7 +34,7 @@ from ._functions import __all__ as _functions_all
 from ._tensor import Tensor
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import AutogradError, BigcoreError, DTypeError, OutOfRangeError, ShapeError
-from . import data, io, keras, models, nn, onnx, optim, tokenizers  # noqa: E402 - bigcore.onnx imports onnx only to export
+from . import data, distributed, io, keras, models, nn, onnx, optim, tokenizers  # noqa: E402 - bigcore.onnx imports onnx only to export
 from .io import get_rng_state, load, save, set_rng_state  # noqa: E402
 
 __version__ = _core.__version__
@@ -68,6 +68,7 @@ __all__ = [
     "dtype", "float32", "float64", "int64", "bool", "float", "double", "long",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "set_num_threads", "get_num_threads", "simd_level", "nn", "optim", "data", "io", "keras", "onnx", "tokenizers",
+    "distributed",
     "save", "load", "get_rng_state", "set_rng_state", "randperm", "randint", "multinomial",
     "Generator", "default_generator",
     "BigcoreError", "ShapeError", "OutOfRangeError", "DTypeError", "AutogradError",

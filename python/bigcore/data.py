@@ -73,22 +73,30 @@ class DataLoader:
         shuffle: a new order every epoch from bigcore's seeded generator (``bigcore.manual_seed``).
         drop_last: drop the last incomplete batch.
         collate_fn: how to merge samples of a general dataset (default :func:`default_collate`).
+        sampler: an iterable of dataset indices giving the order (e.g. a :class:`DistributedSampler`); not
+            with ``shuffle``.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, sampler=None):
         if batch_size is None or int(batch_size) <= 0:
             raise ValueError(f"batch_size should be a positive integer, got {batch_size}")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         self.collate_fn = collate_fn or default_collate
+        self.sampler = sampler
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
-        n = len(self.dataset)
-        order = _wrap(_core.randperm(n)).numpy() if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+        else:
+            order = _wrap(_core.randperm(len(self.dataset))).numpy() if self.shuffle else np.arange(len(self.dataset))
+        n = len(order)
         for start in range(0, n, self.batch_size):
             idx = order[start : start + self.batch_size]
             if self.drop_last and len(idx) < self.batch_size:
@@ -97,6 +105,71 @@ class DataLoader:
                 yield tuple(t[idx] for t in self.dataset.tensors)
             else:
                 yield self.collate_fn([self.dataset[int(i)] for i in idx])
+
+
+class DistributedSampler:
+    """The indices of this rank's share of ``dataset``, PyTorch's ``DistributedSampler``: each epoch a
+    permutation seeded by ``seed + epoch`` (the same on every rank), padded by repeating its start until it
+    divides evenly (or cut, with ``drop_last``), then every ``num_replicas``-th index from ``rank`` on. Call
+    ``set_epoch(epoch)`` before each epoch for a new order.
+
+    Args:
+        dataset: anything with ``len``.
+        num_replicas, rank: default ``bigcore.distributed``'s world size and rank.
+        shuffle: permute each epoch (default True); False keeps dataset order.
+        seed: the shuffle's seed, the same on every rank.
+        drop_last: drop the tail that does not divide evenly instead of padding.
+
+    Example::
+
+        sampler = DistributedSampler(dataset)
+        loader = DataLoader(dataset, batch_size=32, sampler=sampler)
+        for epoch in range(epochs):
+            sampler.set_epoch(epoch)
+            for x, y in loader: ...
+    """
+
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False):
+        from . import distributed
+
+        if num_replicas is None:
+            num_replicas = distributed.get_world_size()
+        if rank is None:
+            rank = distributed.get_rank()
+        if int(num_replicas) < 1:
+            raise ValueError(f"num_replicas must be at least 1, got {num_replicas}")
+        if not 0 <= int(rank) < int(num_replicas):
+            raise ValueError(f"Invalid rank {rank}, rank should be in the interval [0, {int(num_replicas) - 1}]")
+        self.dataset, self.num_replicas, self.rank = dataset, int(num_replicas), int(rank)
+        self.shuffle, self.seed, self.drop_last, self.epoch = bool(shuffle), int(seed), bool(drop_last), 0
+        n = len(dataset)
+        if self.drop_last and n % self.num_replicas:
+            self.num_samples = math.ceil((n - self.num_replicas) / self.num_replicas)
+        else:
+            self.num_samples = math.ceil(n / self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
+
+    def __iter__(self):
+        from ._random import Generator, randperm
+
+        n = len(self.dataset)
+        if self.shuffle:
+            indices = randperm(n, generator=Generator().manual_seed(self.seed + self.epoch)).tolist()
+        else:
+            indices = list(range(n))
+        if self.drop_last:
+            indices = indices[:self.total_size]
+        elif indices:
+            pad = self.total_size - len(indices)
+            indices += (indices * math.ceil(pad / len(indices)))[:pad]
+        return iter(indices[self.rank:self.total_size:self.num_replicas])
+
+    def __len__(self):
+        return self.num_samples
+
+    def set_epoch(self, epoch):
+        """Use the order of ``epoch`` (every rank must pass the same)."""
+        self.epoch = int(epoch)
 
 
 def load_digits(path=None):

@@ -1,7 +1,7 @@
 """Neural-network building blocks with PyTorch's names: ``Module``, ``Parameter``, containers, layers, losses,
 ``init``, ``utils`` and the stateless ``functional`` ops (imported as ``F``)."""
 
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .attention import MultiheadAttention
 from .activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .containers import ModuleDict, ModuleList, Sequential
@@ -19,7 +19,7 @@ from .transformer import (
 )
 
 __all__ = [
-    "functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict",
+    "functional", "init", "parallel", "utils", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict",
     "Linear", "Embedding", "LayerNorm", "Dropout", "Flatten", "Identity",
     "ReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
     "LSTM", "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
