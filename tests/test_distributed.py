@@ -248,3 +248,30 @@ def test_dataloader_takes_a_sampler():
     assert [x.tolist() for x, _ in loader] == [[1, 3], [5, 7], [9]]
     with pytest.raises(ValueError, match="mutually exclusive"):
         DataLoader(ds, sampler=sampler, shuffle=True)
+
+
+def test_bigcore_train_under_mpirun_equals_one_process_with_the_global_batch(tmp_path):
+    pytest.importorskip("mpi4py")
+    if mpirun() is None:
+        pytest.skip("no mpirun")
+    (tmp_path / "t.txt").write_text(bigcore.data.load_tinyshakespeare()[:20000], encoding="utf-8")
+    tiny = ["t.txt", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16", "--eval-iters", "1",
+            "--warmup-iters", "1", "--threads", "1", "--max-iters", "4", "--eval-interval", "2"]
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    two = subprocess.run([mpirun(), "-n", "2", "--oversubscribe", sys.executable, "-m", "bigcore", "train", *tiny,
+                          "--batch-size", "4", "--out", "two"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert two.returncode == 0, two.stdout + two.stderr
+    assert two.stdout.count("step 2: train loss") == 1 and two.stdout.count("step 4: train loss") == 1  # rank 0
+    assert "2 ranks, global batch 8" in two.stderr
+    one = subprocess.run([sys.executable, "-m", "bigcore", "train", *tiny, "--batch-size", "8", "--out", "one"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    a, b = (bigcore.io.load(tmp_path / d / "ckpt.safetensors") for d in ("two", "one"))
+    assert a["step"] == b["step"] == 4
+    for k in b["model"]:
+        np.testing.assert_allclose(a["model"][k].numpy(), b["model"][k].numpy(), rtol=1e-4, atol=1e-6, err_msg=k)
+    # the two-rank run resumes in one process
+    more = subprocess.run([sys.executable, "-m", "bigcore", "train", "--out", "two", "--resume", "--max-iters", "6"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert more.returncode == 0 and "step 6: train loss" in more.stdout, more.stderr

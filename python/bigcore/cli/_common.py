@@ -5,6 +5,7 @@ Ctrl-C handled between steps."""
 import argparse
 import contextlib
 import hashlib
+import os
 import signal
 import sys
 
@@ -86,6 +87,24 @@ def read_text(path):
 
 def sha256(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+#: environment variables an MPI launcher sets (Open MPI, MPICH/Slurm's PMI, PMIx)
+MPI_LAUNCHED = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK")
+
+
+def mpi_world():
+    """``(rank, world_size)``: under ``mpirun``/``srun``, after joining ``bigcore.distributed``'s process group;
+    ``(0, 1)`` in a plain run."""
+    if not any(k in os.environ for k in MPI_LAUNCHED):
+        return 0, 1
+    from .. import distributed
+
+    if not distributed.is_available():
+        raise CLIError('launched by an MPI launcher, but mpi4py is missing: pip install "bigcore[mpi]"')
+    if not distributed.is_initialized():
+        distributed.init_process_group("mpi")
+    return distributed.get_rank(), distributed.get_world_size()
 
 
 def set_threads(n):

@@ -10,6 +10,11 @@ and validation loss (means over --eval-iters fixed batches) are printed and OUT/
 current step, writes the checkpoint and exits with status 130; --resume continues from it. The learning rate warms
 up linearly for --warmup-iters, then decays along a cosine to --min-lr at --lr-decay-iters (default: --max-iters).
 
+Data-parallel over MPI (pip install "bigcore[mpi]"): `mpirun -n 4 bigcore train ...` runs 4 ranks, each on
+--batch-size windows of a global batch of 4 x --batch-size (the gradients are averaged, so the run equals one
+process with the global batch); only rank 0 prints, evaluates and writes checkpoints; --resume works with any
+number of ranks. --out must be on a file system every rank can read.
+
 Presets (explicit options override them):
   baby   4 layers, 4 heads, 128 wide, block 64, batch 12, lr 1e-3 -> 1e-4, 2000 iterations (nanoGPT's
          shakespeare_char as its README runs it on a CPU; about 0.8M parameters)
@@ -27,7 +32,7 @@ import numpy as np
 
 from . import _checkpoint
 from ._common import (CLIError, StopOnInterrupt, encode, fraction, non_negative_float, non_negative_int, positive_float,
-                      positive_int, probability, read_text, say, set_threads, sha256)
+                      mpi_world, positive_int, probability, read_text, say, set_threads, sha256)
 
 HELP = "train a GPT language model on a text file"
 
@@ -160,6 +165,7 @@ def run(args):
     from tqdm import tqdm
 
     from ..models import GPT, GPTConfig
+    from ..nn.parallel import DistributedDataParallel
     from ..nn.utils import clip_grad_norm_
     from ..optim.lr_scheduler import WarmupCosineLR
 
@@ -175,6 +181,8 @@ def run(args):
         raise CLIError(f"--resume: {text_file or 'the bundled text'} is not the text this run was trained on "
                        f"({s['text_file'] or 'the bundled tinyshakespeare'})")
     set_threads(args.threads)
+    rank, world = mpi_world()
+    lead = rank == 0  # only rank 0 prints, evaluates and writes checkpoints
 
     tok = bigcore.tokenizers.from_state_dict(ck["tokenizer"]) if ck is not None else make_tokenizer(s, text)
     data = encode(tok, text, text_file or "the bundled text")
@@ -208,10 +216,18 @@ def run(args):
             return 0
     if ck is None:
         s.update(text_file=None if text_file is None else os.path.abspath(text_file), text_sha256=sha256(text))
+    # data-parallel: the ranks draw the same global batch of batch_size * world windows and each takes its rows;
+    # the averaged gradients are then those of the global batch, and the generator's state is every rank's
+    net = DistributedDataParallel(model) if world > 1 else model
+    if rank > 0:  # dropout masks: a stream of each rank's own (rank 0 keeps the one the checkpoint restores)
+        bigcore.manual_seed((s["seed"] * 1_000_003 + step) * 1009 + rank)
+    mine = slice(rank * s["batch_size"], (rank + 1) * s["batch_size"])
 
-    say(f"{len(data):,} tokens ({type(tok).__name__}, vocabulary {tok.vocab_size}); train {len(splits['train']):,}, "
+    if lead:
+        say(f"{len(data):,} tokens ({type(tok).__name__}, vocabulary {tok.vocab_size}); train {len(splits['train']):,}, "
         f"val {len(splits['val']):,}; {model.num_params() / 1e6:.2f}M parameters; threads "
-        f"{bigcore.get_num_threads()}; " + (f"resuming at step {step}" if step else f"preset {s['preset']}"))
+            f"{bigcore.get_num_threads()}; " + (f"resuming at step {step}" if step else f"preset {s['preset']}")
+            + (f"; {world} ranks, global batch {s['batch_size'] * world}" if world > 1 else ""))
     eval_rng = np.random.default_rng(s["seed"] + 1)
     eval_batches = {split: [get_batch(d, s["block_size"], s["batch_size"], eval_rng) for _ in range(s["eval_iters"])]
                     for split, d in splits.items()}
@@ -226,14 +242,15 @@ def run(args):
         sys.stdout.flush()
         return losses
 
-    tokens_per_step = s["batch_size"] * s["block_size"]
+    tokens_per_step = s["batch_size"] * s["block_size"] * world
     losses = None
-    bar = tqdm(total=s["max_iters"], initial=step, unit="it", desc="training", disable=None, dynamic_ncols=True)
+    bar = tqdm(total=s["max_iters"], initial=step, unit="it", desc="training", disable=None if lead else True,
+               dynamic_ncols=True)
     t0, done = time.perf_counter(), 0
     with StopOnInterrupt() as stop:
-        while step < s["max_iters"] and not stop.requested:
-            x, y = get_batch(splits["train"], s["block_size"], s["batch_size"], rng)
-            _, loss = model(x, y)
+        while step < s["max_iters"] and not stopping(stop, world):
+            x, y = get_batch(splits["train"], s["block_size"], s["batch_size"] * world, rng)
+            _, loss = net(x[mine], y[mine])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if s["grad_clip"] > 0:
@@ -244,15 +261,30 @@ def run(args):
             rate = tokens_per_step * done / (time.perf_counter() - t0)
             bar.set_postfix(loss=f"{loss.item():.4f}", tok_s=f"{rate:,.0f}", refresh=False)
             bar.update(1)
-            if step % s["eval_interval"] == 0 and step < s["max_iters"]:
+            if step % s["eval_interval"] == 0 and step < s["max_iters"] and lead:
                 losses = evaluate()
                 checkpoint(losses)
         bar.close()
-        if stop.requested:
-            file = checkpoint(losses)
-            say(f"interrupted at step {step}: checkpoint written to {file}; continue with --resume")
+        if step < s["max_iters"]:  # stopped by Ctrl-C (on any rank)
+            if lead:
+                file = checkpoint(losses)
+                say(f"interrupted at step {step}: checkpoint written to {file}; continue with --resume")
             return 130
-    losses = evaluate()
-    file = checkpoint(losses)
-    say(f"checkpoint: {file} (step {step}, {time.perf_counter() - t0:.1f} s)")
+    if lead:
+        losses = evaluate()
+        file = checkpoint(losses)
+        say(f"checkpoint: {file} (step {step}, {time.perf_counter() - t0:.1f} s)")
     return 0
+
+
+def stopping(stop, world):
+    """Whether to stop before the next step: Ctrl-C seen here, or (data-parallel) on any rank, so that every
+    rank stops at the same step."""
+    if world == 1:
+        return stop.requested
+    import bigcore
+    from .. import distributed
+
+    flag = bigcore.tensor([1.0 if stop.requested else 0.0])
+    distributed.all_reduce(flag, op=distributed.ReduceOp.MAX)
+    return flag.item() > 0
