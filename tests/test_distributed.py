@@ -137,8 +137,26 @@ def test_ddp_gradients_are_the_whole_batch_gradients(tmp_path):
         loss_fn(model(x[share]), y[share]).backward()
         loss_fn(reference(x), y).backward()
         say("grads", max(float(np.abs(a - b).max()) for a, b in zip(grads(model), grads(reference))) < 1e-12)
-        opt = bigcore.optim.SGD(model.parameters(), lr=0.1)
+        opt = bigcore.optim.AdamW(model.parameters(), lr=0.01)
+        ref_opt = bigcore.optim.AdamW(reference.parameters(), lr=0.01)
         opt.step()
+        ref_opt.step()
+        worst_loss = 0.0
+        for step in range(3):  # a few more steps: losses and parameters stay those of one process
+            for o in (opt, ref_opt):
+                o.zero_grad()
+            loss = loss_fn(model(x[share]), y[share])
+            loss.backward()
+            ref_loss = loss_fn(reference(x), y)
+            ref_loss.backward()
+            both = [bigcore.zeros(1, dtype=bigcore.float64) for _ in range(world)]
+            dist.all_gather(both, loss.detach().reshape(1))
+            worst_loss = max(worst_loss, abs(np.mean([b.item() for b in both]) - ref_loss.item()))
+            opt.step()
+            ref_opt.step()
+        say("losses", worst_loss < 1e-12)
+        say("params", max(float(np.abs(a.numpy() - b.numpy()).max() / np.abs(b.numpy()).max())
+                          for a, b in zip(model.parameters(), reference.parameters())) < 1e-12)
         mine = np.concatenate([p.numpy().ravel() for p in model.parameters()])
         both = [bigcore.zeros(len(mine), dtype=bigcore.float64) for _ in range(world)]
         dist.all_gather(both, bigcore.tensor(mine))
@@ -146,7 +164,8 @@ def test_ddp_gradients_are_the_whole_batch_gradients(tmp_path):
         say("state_dict keys", list(model.state_dict())[:1], list(model.module.state_dict())[:1])
     """)
     for out in outs:
-        assert out.splitlines() == ["buckets 4", "broadcast True", "grads True", "same after step True",
+        assert out.splitlines() == ["buckets 4", "broadcast True", "grads True", "losses True", "params True",
+                                    "same after step True",
                                     "state_dict keys ['module.0.weight'] ['0.weight']"], out
 
 
@@ -184,6 +203,36 @@ def test_ddp_names_a_parameter_without_a_gradient(tmp_path):
     """)
     for out in outs:
         assert out.splitlines() == ["error True True", "recovered True"], out
+
+
+def test_ddp_refuses_models_that_differ_between_ranks(tmp_path):
+    outs = run_ranks(tmp_path, """
+        from bigcore import nn
+        model = nn.Sequential(nn.Linear(4, 3 + rank), nn.Linear(3 + rank, 2))
+        try:
+            DDP(model)
+        except RuntimeError as e:
+            say("error", "0.weight" in str(e), "(3, 4)" in str(e), "(4, 4)" in str(e))
+    """)
+    assert outs == ["error True True True\n"] * 2
+
+
+def test_an_uncaught_error_on_one_rank_ends_the_job_with_its_message(tmp_path):
+    pytest.importorskip("mpi4py")
+    if mpirun() is None:
+        pytest.skip("no mpirun")
+    script = tmp_path / "fail.py"
+    script.write_text(textwrap.dedent("""
+        import bigcore, bigcore.distributed as dist
+        dist.init_process_group("mpi")
+        if dist.get_rank() == 1:
+            raise ValueError("boom on rank 1")
+        dist.all_reduce(bigcore.zeros(3))          # rank 0 would wait here forever
+    """), encoding="utf-8")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    p = subprocess.run([mpirun(), "-n", "2", "--oversubscribe", sys.executable, str(script)], capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert p.returncode != 0 and "ValueError: boom on rank 1" in p.stderr, p.stderr[-2000:]
 
 
 def test_ddp_of_the_fused_gpt_matches_one_process(tmp_path):
@@ -275,3 +324,21 @@ def test_bigcore_train_under_mpirun_equals_one_process_with_the_global_batch(tmp
     more = subprocess.run([sys.executable, "-m", "bigcore", "train", "--out", "two", "--resume", "--max-iters", "6"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert more.returncode == 0 and "step 6: train loss" in more.stdout, more.stderr
+
+
+def test_without_mpirun_the_world_is_one_process(tmp_path):
+    pytest.importorskip("mpi4py")
+    code = textwrap.dedent("""
+        import bigcore, bigcore.distributed as dist
+        from bigcore.nn.parallel import DistributedDataParallel as DDP
+        dist.init_process_group("mpi")
+        t = bigcore.tensor([1.0, 2.0])
+        dist.all_reduce(t)
+        model = DDP(bigcore.nn.Linear(3, 2))
+        model(bigcore.ones(4, 3)).sum().backward()
+        print(dist.get_rank(), dist.get_world_size(), t.tolist(), model.module.weight.grad.tolist()[0])
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI", "PMIX"))}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip() == "0 1 [1.0, 2.0] [4.0, 4.0, 4.0]"

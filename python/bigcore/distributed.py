@@ -17,6 +17,7 @@ Run outside ``mpirun``, MPI starts a world of one process: the same script works
 """
 
 import enum
+import sys
 
 import numpy as np
 
@@ -51,9 +52,23 @@ def is_available():
 def _mpi():
     try:
         from mpi4py import MPI
-    except ImportError:
-        raise RuntimeError('bigcore.distributed needs mpi4py and an MPI library: pip install "bigcore[mpi]"') from None
+    except ImportError as e:
+        raise ImportError(f'bigcore.distributed needs mpi4py and an MPI library ({e}): pip install "bigcore[mpi]"') \
+            from None
     return MPI
+
+
+def _abort_on_uncaught(MPI):
+    """An exception nobody catches on one rank ends the whole job with that rank's traceback (MPI_Abort), instead
+    of leaving the other ranks waiting in a collective forever."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        previous(kind, value, tb)
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(1)
+
+    sys.excepthook = hook
 
 
 def init_process_group(backend="mpi", init_method=None, world_size=-1, rank=-1, timeout=None):
@@ -66,7 +81,8 @@ def init_process_group(backend="mpi", init_method=None, world_size=-1, rank=-1, 
 
     Raises:
         ValueError: another backend, or a world size or rank that differs from MPI's.
-        RuntimeError: already initialized, or mpi4py missing.
+        RuntimeError: already initialized.
+        ImportError: mpi4py is not installed (the ``mpi`` extra).
     """
     if backend not in ("mpi", "MPI"):
         raise ValueError(f"bigcore.distributed supports backend='mpi' only, got {backend!r}")
@@ -78,6 +94,9 @@ def init_process_group(backend="mpi", init_method=None, world_size=-1, rank=-1, 
             comm.Free()
             raise ValueError(f"init_process_group: {name}={want}, but MPI started this process with {name} {got}")
     _state["comm"] = comm
+    if comm.Get_size() > 1 and not _state.get("abort_hook"):
+        _abort_on_uncaught(_mpi())
+        _state["abort_hook"] = True
 
 
 def is_initialized():

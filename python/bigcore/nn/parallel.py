@@ -84,6 +84,7 @@ class DistributedDataParallel(Module):
         self.module = module
         self.broadcast_buffers = bool(broadcast_buffers)
         self.world_size = distributed.get_world_size()  # raises before init_process_group
+        self._check_same_parameters(module)
         with no_grad():
             for t in list(module.parameters()) + list(module.buffers()):
                 distributed.broadcast(t, 0)
@@ -94,6 +95,20 @@ class DistributedDataParallel(Module):
         for bucket in self._buckets:
             for p in bucket.params:
                 p.register_post_accumulate_grad_hook(self._hook(bucket))
+
+    @staticmethod
+    def _check_same_parameters(module):
+        """Every rank must hold the same parameters and buffers (names, shapes, dtypes): a mismatch is a
+        RuntimeError on every rank, naming the first that differs, before anything is sent."""
+        mine = [(n, tuple(t.shape), t.dtype.name) for n, t in
+                list(module.named_parameters()) + list(module.named_buffers())]
+        everyone = distributed._comm().allgather(mine)
+        for rank, theirs in enumerate(everyone):
+            if theirs != everyone[0]:
+                diff = next((a, b) for a, b in zip(everyone[0] + [None] * len(theirs), theirs + [None] * len(
+                    everyone[0])) if a != b)
+                raise RuntimeError(f"DistributedDataParallel: the ranks' models differ: rank 0 has {diff[0]}, rank "
+                                   f"{rank} has {diff[1]} (name, shape, dtype); build the same model on every rank")
 
     @staticmethod
     def _make_buckets(params, cap):
