@@ -342,3 +342,21 @@ def test_without_mpirun_the_world_is_one_process(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.strip() == "0 1 [1.0, 2.0] [4.0, 4.0, 4.0]"
+
+
+def test_gradient_buckets_pack_and_unpack_in_place():
+    from bigcore import _core
+
+    a, b = bigcore.tensor([[1.0, 2.0], [3.0, 4.0]]), bigcore.tensor([5.0])
+    buf = np.zeros(5, np.float32)
+    _core.pack([a._c, b._c], buf)
+    np.testing.assert_array_equal(buf, [1, 2, 3, 4, 5])
+    version = a._version
+    _core.unpack(buf * 2, [a._c, b._c], 0.25)
+    assert a.tolist() == [[0.5, 1.0], [1.5, 2.0]] and b.tolist() == [2.5] and a._version == version + 1
+    with pytest.raises(bigcore.ShapeError, match="holds 4 elements, the tensors 5"):
+        _core.pack([a._c, b._c], np.zeros(4, np.float32))
+    with pytest.raises(bigcore.DTypeError, match="1-D numpy array"):
+        _core.pack([a._c, b._c], np.zeros(5, np.float64))
+    with pytest.raises(bigcore.DTypeError, match="in one buffer"):
+        _core.pack([a._c, bigcore.tensor([1])._c], np.zeros(5, np.float32))

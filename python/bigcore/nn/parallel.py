@@ -13,37 +13,36 @@ import contextlib
 import numpy as np
 
 from .. import _core, distributed
-from .._tensor import _wrap
 from ..autograd import no_grad
 from .module import Module
 
 
 class _Bucket:
-    """Parameters whose gradients travel together, and their flat buffer while they do."""
+    """Parameters whose gradients travel together, and the flat numpy buffer they travel in (allocated once and
+    reused: a fresh buffer every step would pay for fresh pages)."""
 
     def __init__(self, params):
         self.params = params
-        self.sizes = [p.numel() for p in params]
-        self.dtype = params[0].dtype.numpy
+        self.buffer = np.empty(sum(p.numel() for p in params), params[0].dtype.numpy)
         self.ready = set()
-        self.buffer = None
+        self.packed = False
         self.request = None
 
     def pack(self):
-        self.buffer = np.empty(sum(self.sizes), self.dtype)
-        offset = 0
-        for p, n in zip(self.params, self.sizes):
-            self.buffer[offset:offset + n] = p.grad.numpy().reshape(-1)
-            offset += n
+        for p in self.params:  # a parameter whose gradient was set to None by hand gets zeros, as in PyTorch
+            if p.grad is None:
+                p.grad = p.detach() * 0
+        _core.pack([p.grad._c for p in self.params], self.buffer)
+        self.packed = True
 
     def unpack(self, world):
-        self.buffer /= world
-        offset = 0
-        for p, n in zip(self.params, self.sizes):
-            p.grad = _wrap(_core.from_numpy(self.buffer[offset:offset + n].reshape(p.shape)))
-            offset += n
+        _core.unpack(self.buffer, [p.grad._c for p in self.params], 1.0 / world)
+        self.clear()
+
+    def clear(self):
         self.ready.clear()
-        self.buffer = self.request = None
+        self.packed = False
+        self.request = None
 
 
 class DistributedDataParallel(Module):
@@ -129,9 +128,9 @@ class DistributedDataParallel(Module):
             if not self._sync:
                 return
             bucket.ready.add(id(p))
-            if len(bucket.ready) == len(bucket.params):
+            if len(bucket.ready) == len(bucket.params):  # the bucket's last gradient: pack it, start what can
                 bucket.pack()
-            self._start_ready()
+                self._start_ready()
 
         return ready
 
@@ -141,7 +140,7 @@ class DistributedDataParallel(Module):
         from mpi4py import MPI
 
         comm = distributed._comm()
-        while self._next < len(self._buckets) and self._buckets[self._next].buffer is not None:
+        while self._next < len(self._buckets) and self._buckets[self._next].packed:
             b = self._buckets[self._next]
             b.request = comm.Iallreduce(MPI.IN_PLACE, b.buffer, op=MPI.SUM)
             object.__setattr__(self, "_next", self._next + 1)
@@ -160,8 +159,7 @@ class DistributedDataParallel(Module):
 
         MPI.Request.Waitall([b.request for b in self._buckets[:self._next]])
         for b in self._buckets:
-            b.ready.clear()
-            b.buffer = b.request = None
+            b.clear()
         object.__setattr__(self, "_next", 0)
 
     @contextlib.contextmanager

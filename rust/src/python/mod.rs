@@ -6,6 +6,7 @@
 //! generators and sampling,
 //! `errors.rs` the one mapping from [`crate::Error`] to Python exceptions.
 
+mod buckets;
 mod convert;
 mod errors;
 mod functions;
@@ -39,5 +40,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     index_ops::register(m)?;
     inplace::register(m)?;
     random::register(m)?;
+    buckets::register(m)?;
     Ok(())
 }
