@@ -205,6 +205,20 @@ def test_ddp_names_a_parameter_without_a_gradient(tmp_path):
         assert out.splitlines() == ["error True True", "recovered True"], out
 
 
+def test_wrapping_a_module_again_reduces_its_gradients_once(tmp_path):
+    outs = run_ranks(tmp_path, setup=DDP_SETUP, body="""
+        first = DDP(make(seed=4))
+        second = DDP(first.module, bucket_cap_mb=1e-4)    # the newer wrapper takes over the reduction
+        reference = make(seed=4)
+        loss_fn(second(x[share]), y[share]).backward()
+        loss_fn(reference(x), y).backward()
+        say("once", max(float(np.abs(a - b).max()) for a, b in zip(grads(second), grads(reference))) < 1e-12)
+        first(x[share])                                   # the old wrapper has nothing pending either
+        say("old wrapper idle", True)
+    """)
+    assert outs == ["once True\nold wrapper idle True\n"] * 2
+
+
 def test_ddp_refuses_models_that_differ_between_ranks(tmp_path):
     outs = run_ranks(tmp_path, """
         from bigcore import nn

@@ -17,6 +17,10 @@ from ..autograd import no_grad
 from .module import Module
 
 
+#: id(parameter) -> the hook of the DistributedDataParallel that reduces its gradient (the newest wrapper)
+_HOOKED = {}
+
+
 class _Bucket:
     """Parameters whose gradients travel together, and the flat numpy buffer they travel in (allocated once and
     reused: a fresh buffer every step would pay for fresh pages)."""
@@ -93,7 +97,10 @@ class DistributedDataParallel(Module):
         object.__setattr__(self, "_next", 0)  # the next bucket to start, in order on every rank
         for bucket in self._buckets:
             for p in bucket.params:
-                p.register_post_accumulate_grad_hook(self._hook(bucket))
+                old = _HOOKED.pop(id(p), None)
+                if old is not None:  # wrapped before: the older wrapper stops reducing this parameter
+                    old.remove()
+                _HOOKED[id(p)] = p.register_post_accumulate_grad_hook(self._hook(bucket))
 
     @staticmethod
     def _check_same_parameters(module):
