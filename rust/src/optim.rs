@@ -22,7 +22,13 @@ fn check_same(op: &'static str, what: &str, p: &Tensor, t: &Tensor) -> Result<()
     if t.dtype() != p.dtype() {
         return Err(Error::dtype(
             op,
-            format!("{what} of dtype {} (shape {:?}) does not match parameter {} ({:?})", t.dtype(), t.shape(), p.dtype(), p.shape()),
+            format!(
+                "{what} of dtype {} (shape {:?}) does not match parameter {} ({:?})",
+                t.dtype(),
+                t.shape(),
+                p.dtype(),
+                p.shape()
+            ),
         ));
     }
     if t.shape() != p.shape() {

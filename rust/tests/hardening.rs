@@ -118,10 +118,11 @@ fn optimizers_refuse_a_gradient_sharing_storage_with_a_moment_buffer() {
     let (m, v) = (ops::zeros(&[4], DType::F32).unwrap(), ops::zeros(&[4], DType::F32).unwrap());
     let g = m.reshape(&[4]).unwrap(); // shares m's storage
     let h = Adam { lr: 0.1, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.0, decoupled: true, maximize: false };
-    let e = optim::adam_step(&[p.clone()], &[g.clone()], &[m.clone()], &[v.clone()], h, 1).unwrap_err();
+    let one = std::slice::from_ref;
+    let e = optim::adam_step(one(&p), one(&g), one(&m), one(&v), h, 1).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument { .. }), "{e}");
     let s = Sgd { lr: 0.1, momentum: 0.9, dampening: 0.0, weight_decay: 0.0, nesterov: false, maximize: false };
-    let e = optim::sgd_step(&[p.clone()], &[g], &[m], s, false).unwrap_err();
+    let e = optim::sgd_step(one(&p), &[g], &[m], s, false).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument { .. }), "{e}");
     // a moment buffer of the wrong dtype is a dtype error, not a shape error
     let m64 = ops::zeros(&[4], DType::F64).unwrap();

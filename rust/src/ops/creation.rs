@@ -70,7 +70,11 @@ pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
     }
     let n = ((end - start) / step).ceil().max(0.0);
     if n > shape::MAX_NUMEL as f64 {
-        return Err(Error::OutOfMemory { op: "arange", bytes: (n as u128) * dtype.size() as u128, shape: vec![n as usize] });
+        return Err(Error::OutOfMemory {
+            op: "arange",
+            bytes: (n as u128) * dtype.size() as u128,
+            shape: vec![n as usize],
+        });
     }
     let n = n as usize;
     crate::with_any!(dtype, T => {

@@ -180,7 +180,8 @@ fn unary(kind: Unary, x: &Tensor) -> Result<Tensor> {
     }
     // a NaN bound makes every element NaN (PyTorch: the result of an integer tensor is then float32), where an
     // integer clamp would turn the NaN into some integer
-    let nan_bound = matches!(kind, Unary::Clamp { min, max } if min.is_some_and(f64::is_nan) || max.is_some_and(f64::is_nan));
+    let nan_bound =
+        matches!(kind, Unary::Clamp { min, max } if min.is_some_and(f64::is_nan) || max.is_some_and(f64::is_nan));
     let int_ok = matches!(kind, Unary::Neg | Unary::Abs | Unary::Relu | Unary::Clamp { .. }) && !nan_bound;
     let dt = match x.dtype() {
         DType::Bool if matches!(kind, Unary::Neg) => {

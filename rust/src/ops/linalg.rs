@@ -66,7 +66,10 @@ fn bmm_t<T: Kernel + Default>(
         gemm(m, n, k, T::ONE, a, b, T::ZERO, c, n);
     };
     let threads = parallel::num_threads();
-    if offs.len() >= 2 * threads && threads > 1 && m.saturating_mul(n).saturating_mul(k).saturating_mul(offs.len()) >= parallel::MIN_PARALLEL * 16 {
+    if offs.len() >= 2 * threads
+        && threads > 1
+        && m.saturating_mul(n).saturating_mul(k).saturating_mul(offs.len()) >= parallel::MIN_PARALLEL * 16
+    {
         // many small products: one product per task, each single-threaded inside
         parallel::each_chunk(&mut out, m * n, |i, c| {
             let (oa, ob) = offs[i];

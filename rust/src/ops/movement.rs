@@ -395,19 +395,17 @@ impl Tensor {
             big.extend([r, s]);
         }
         // checked: `r * s` of huge repeats is an error, never a wrapped (small, wrong) shape
-        let out = repeats
-            .iter()
-            .zip(&padded)
-            .map(|(&r, &s)| r.checked_mul(s))
-            .collect::<Option<Vec<usize>>>()
-            .ok_or_else(|| Error::OutOfMemory {
-                op: "repeat",
-                bytes: repeats
-                    .iter()
-                    .zip(&padded)
-                    .fold(self.dtype().size() as u128, |b, (&r, &s)| b.saturating_mul(r as u128 * s as u128)),
-                shape: repeats.iter().zip(&padded).map(|(&r, &s)| r.saturating_mul(s)).collect(),
-            })?;
+        let out =
+            repeats.iter().zip(&padded).map(|(&r, &s)| r.checked_mul(s)).collect::<Option<Vec<usize>>>().ok_or_else(
+                || Error::OutOfMemory {
+                    op: "repeat",
+                    bytes: repeats
+                        .iter()
+                        .zip(&padded)
+                        .fold(self.dtype().size() as u128, |b, (&r, &s)| b.saturating_mul(r as u128 * s as u128)),
+                    shape: repeats.iter().zip(&padded).map(|(&r, &s)| r.saturating_mul(s)).collect(),
+                },
+            )?;
         numel("repeat", &out, self.dtype().size())?;
         self.reshape(&inter)?.expand(&big)?.reshape(&out)
     }
