@@ -263,6 +263,10 @@ def test_zeros_with_a_zero_dim_is_empty_whatever_the_other_dims():
     assert bigcore.ones(0, 2**50).numpy().shape == (0, 2**50)
     with pytest.raises(MemoryError):  # the other sizes must still multiply without overflow
         bigcore.zeros(2**40, 0, 2**40)
+    # ops on it finish at once: nothing loops over the 2**50 empty rows
+    assert bigcore.cat([t, t], 1).shape == (2**50, 0)
+    assert bigcore.cat([t, t], 0).shape == (2**51, 0)
+    assert (t + 1).exp().softmax(1).sum().item() == 0.0
 
 
 def test_nll_loss_with_float_targets_is_a_dtype_error():

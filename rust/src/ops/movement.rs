@@ -214,7 +214,7 @@ impl Tensor {
         let first = tensors.first().ok_or_else(|| Error::invalid("cat", "expected a non-empty list of tensors"))?;
         let d = normalize_dim("cat", dim, first.ndim())?;
         let mut dt = first.dtype();
-        let mut total = 0;
+        let mut total: usize = 0;
         for t in tensors {
             let same = t.ndim() == first.ndim() && (0..t.ndim()).all(|i| i == d || t.shape()[i] == first.shape()[i]);
             if !same {
@@ -224,16 +224,21 @@ impl Tensor {
                 ));
             }
             dt = DType::promote(dt, t.dtype());
-            total += t.shape()[d];
+            // checked: the sizes of huge empty tensors could wrap
+            total = total.checked_add(t.shape()[d]).ok_or_else(|| {
+                Error::invalid("cat", format!("the sizes of dimension {d} add up to more than {}", usize::MAX))
+            })?;
         }
         let mut shape = first.shape().to_vec();
         shape[d] = total;
         let conv: Vec<Tensor> = tensors.iter().map(|t| converted(t, dt)).collect::<Result<_>>()?;
         let (outer, _, inner) = split_at_dim(&shape, d);
         let storage = crate::with_any!(dt, T => {
-            let mut out = crate::storage::try_with_capacity::<T>("cat", &shape, numel("cat", &shape, std::mem::size_of::<T>())?)?;
+            let n = numel("cat", &shape, std::mem::size_of::<T>())?;
+            let mut out = crate::storage::try_with_capacity::<T>("cat", &shape, n)?;
             let guards: Vec<_> = conv.iter().map(|t| t.storage()).collect();
-            for o in 0..outer {
+            // an empty result has nothing to copy: its outer count may be huge (zeros(2**50, 0))
+            for o in 0..if n == 0 { 0 } else { outer } {
                 for (t, g) in conv.iter().zip(&guards) {
                     let blk = t.shape()[d] * inner;
                     out.extend_from_slice(&g.as_slice::<T>()[o * blk..(o + 1) * blk]);
