@@ -267,6 +267,8 @@ def test_zeros_with_a_zero_dim_is_empty_whatever_the_other_dims():
     assert bigcore.cat([t, t], 1).shape == (2**50, 0)
     assert bigcore.cat([t, t], 0).shape == (2**51, 0)
     assert (t + 1).exp().softmax(1).sum().item() == 0.0
+    with pytest.raises(MemoryError, match=rf"sum: cannot allocate {4 * 2**50} bytes .* shape \[{2**50}, 1\]"):
+        t.sum(1)  # 2**50 sums of nothing: too many to allocate, and the message names the result
 
 
 def test_nll_loss_with_float_targets_is_a_dtype_error():
