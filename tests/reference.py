@@ -74,7 +74,8 @@ REF["div"] = (np.divide, lambda g, a, b: (unbroadcast(g / b, a.shape), unbroadca
 REF["pow"] = (
     np.power,
     lambda g, a, b: (
-        unbroadcast(g * b * a ** (b - 1), a.shape),
+        # PyTorch's convention: 0 where b == 0 (x ** 0 is constant), also at a == 0 where 0 * 0**-1 is NaN
+        unbroadcast(np.where(b == 0, 0.0, g * b * np.where(b == 0, 1.0, a) ** (b - 1)), a.shape),
         unbroadcast(g * a**b * np.log(np.where(a > 0, a, 1)), b.shape),
     ),
 )
@@ -306,6 +307,84 @@ REF["binary_cross_entropy_with_logits"] = (
     lambda x, t, reduction="mean": _red(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))), reduction),
     lambda g, x, t, reduction="mean": (_red_g(g, x.shape, reduction) * (_sigmoid(x) - t), -_red_g(g, x.shape, reduction) * x),
 )
+
+
+
+# class-index losses with per-class weights (PyTorch's formulas). Rows: n, classes: c; w_y is the weight of each
+# row's class (0 for ignored rows); "mean" divides by the sum of w_y.
+def _weights(c, weight):
+    return np.ones(c) if weight is None else weight
+
+
+def _nll_fwd(x, y, weight=None, ignore_index=-100, reduction="mean"):
+    # loss_i = -w[y_i] x[i, y_i] (0 where y_i == ignore_index)
+    keep = y != ignore_index
+    ys = np.where(keep, y, 0)
+    w_y = _weights(x.shape[1], weight)[ys] * keep
+    loss = -x[np.arange(len(y)), ys] * w_y
+    return {"none": loss, "sum": loss.sum(), "mean": loss.sum() / w_y.sum()}[reduction]
+
+
+def _nll_bwd(g, x, y, weight=None, ignore_index=-100, reduction="mean"):
+    # d loss_i / d x[i, j] = -w[y_i] [j == y_i]
+    keep = y != ignore_index
+    ys = np.where(keep, y, 0)
+    w_y = _weights(x.shape[1], weight)[ys] * keep
+    scale = {"none": g, "sum": np.full(len(y), g), "mean": np.full(len(y), g / w_y.sum())}[reduction]
+    dx = np.zeros_like(x)
+    dx[np.arange(len(y)), ys] = -w_y * scale
+    return (dx,)
+
+
+REF["nll_loss"] = (_nll_fwd, _nll_bwd)
+
+
+def _wce_parts(x, y, weight, ignore_index, label_smoothing):
+    # loss_i = (1 - ls) w[y_i] (-logp[i, y_i]) + ls / c sum_k w[k] (-logp[i, k])   (0 for ignored rows)
+    n, c = x.shape
+    w = _weights(c, weight)
+    keep = y != ignore_index
+    ys = np.where(keep, y, 0)
+    w_y = w[ys] * keep
+    q = (1 - label_smoothing) * np.eye(c)[ys] * w_y[:, None] + label_smoothing / c * w[None, :] * keep[:, None]
+    return q, w_y
+
+
+def _wce_fwd(x, y, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+    q, w_y = _wce_parts(x, y, weight, ignore_index, label_smoothing)
+    loss = -(q * np.log(_softmax(x, 1))).sum(1)
+    return {"none": loss, "sum": loss.sum(), "mean": loss.sum() / w_y.sum()}[reduction]
+
+
+def _wce_bwd(g, x, y, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+    # d(-sum_k q_k logp_k)/dx_j = softmax_j sum_k q_k - q_j
+    q, w_y = _wce_parts(x, y, weight, ignore_index, label_smoothing)
+    scale = {"none": g, "sum": np.full(len(y), g), "mean": np.full(len(y), g / w_y.sum())}[reduction]
+    return ((_softmax(x, 1) * q.sum(1, keepdims=True) - q) * scale[:, None],)
+
+
+REF["cross_entropy_weighted"] = (_wce_fwd, _wce_bwd)
+
+
+def _pce_fwd(x, t, weight=None, label_smoothing=0.0, reduction="mean"):
+    # probability targets (n, c), smoothed t' = (1 - ls) t + ls / c: loss_i = -sum_k w[k] t'[i, k] logp[i, k];
+    # "mean" divides by n (PyTorch: probability targets are not weighted in the mean)
+    c = x.shape[1]
+    q = ((1 - label_smoothing) * t + label_smoothing / c) * _weights(c, weight)
+    return _red(-(q * np.log(_softmax(x, 1))).sum(1), reduction)
+
+
+def _pce_bwd(g, x, t, weight=None, label_smoothing=0.0, reduction="mean"):
+    c = x.shape[1]
+    w = _weights(c, weight)
+    q = ((1 - label_smoothing) * t + label_smoothing / c) * w
+    gi = _red_g(g, (x.shape[0],), reduction)[:, None]
+    dx = (_softmax(x, 1) * q.sum(1, keepdims=True) - q) * gi
+    dt = -(1 - label_smoothing) * w * np.log(_softmax(x, 1)) * gi
+    return dx, dt
+
+
+REF["cross_entropy_probs"] = (_pce_fwd, _pce_bwd)
 
 
 def _sdpa_parts(q, k, v, mask=None, causal=False, scale=None, keep=None, p=0.0):

@@ -172,33 +172,62 @@ def test_module_attribute_rules():
         nn.Module()(1)
 
 
-@pytest.mark.parametrize("loss,fn", [
-    (nn.CrossEntropyLoss(label_smoothing=0.1), lambda x, y: F.cross_entropy(x, y, label_smoothing=0.1)),
-    (nn.NLLLoss(), lambda x, y: F.nll_loss(F.log_softmax(x, 1), y)),
-])
-def test_classification_loss_modules(loss, fn, rng):
-    x, y = bigcore.tensor(rand(rng, (6, 4))), bigcore.tensor(rng.integers(0, 4, 6))
-    got = loss(x if isinstance(loss, nn.CrossEntropyLoss) else F.log_softmax(x, 1), y)
-    np.testing.assert_allclose(got.item(), fn(x, y).item(), rtol=1e-12)
+# loss and activation modules against the numpy reference (tests/reference.py), forward and gradients: never
+# against the F functions the modules themselves call
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_loss_module(reduction, rng):
+    x, y = rand(rng, (6, 4)), rng.integers(0, 4, 6)
+    y[2] = -1
+    check_op("cross_entropy", lambda a, b: nn.CrossEntropyLoss(ignore_index=-1, label_smoothing=0.1, reduction=reduction)(a, b),
+             [x, y], kwargs={"ignore_index": -1, "label_smoothing": 0.1, "reduction": reduction})
+    w = rng.uniform(0.5, 2.0, 4)
+    check_op("cross_entropy_weighted", lambda a, b, c: nn.CrossEntropyLoss(weight=c, ignore_index=-1, reduction=reduction)(a, b),
+             [x, y, w], diff=[0], kwargs={"ignore_index": -1, "reduction": reduction})
 
 
-def test_regression_and_binary_loss_modules(rng):
-    a, t = bigcore.tensor(rand(rng, (4, 3), 0.1, 0.9)), bigcore.tensor(rng.random((4, 3)))
-    assert nn.MSELoss(reduction="sum")(a, t).item() == pytest.approx(F.mse_loss(a, t, reduction="sum").item())
-    assert nn.BCELoss()(a, t).item() == pytest.approx(F.binary_cross_entropy(a, t).item())
-    pw = bigcore.tensor([1.0, 2.0, 0.5])
-    assert nn.BCEWithLogitsLoss(pos_weight=pw)(a, t).item() == pytest.approx(
-        F.binary_cross_entropy_with_logits(a, t, pos_weight=pw).item())
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_module(reduction, rng):
+    x, y, w = rand(rng, (6, 4)), rng.integers(0, 4, 6), rng.uniform(0.5, 2.0, 4)
+    check_op("nll_loss", lambda a, b: nn.NLLLoss(reduction=reduction)(a, b), [x, y], kwargs={"reduction": reduction})
+    check_op("nll_loss", lambda a, b, c: nn.NLLLoss(weight=c, reduction=reduction)(a, b), [x, y, w], diff=[0],
+             kwargs={"reduction": reduction})
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_regression_and_binary_loss_modules(reduction, rng):
+    a, t = rand(rng, (4, 3), 0.1, 0.9), rng.random((4, 3))
+    kw = {"reduction": reduction}
+    check_op("mse_loss", lambda p, q: nn.MSELoss(reduction=reduction)(p, q), [a, t], kwargs=kw)
+    check_op("binary_cross_entropy", lambda p, q: nn.BCELoss(reduction=reduction)(p, q), [a, t], kwargs=kw)
+    check_op("binary_cross_entropy_with_logits", lambda p, q: nn.BCEWithLogitsLoss(reduction=reduction)(p, q),
+             [rand(rng, (4, 3)), t], kwargs=kw)
     with pytest.raises(ValueError, match="reduction"):
         nn.MSELoss(reduction="avg")
 
 
-def test_activation_modules(rng):
-    x = bigcore.tensor(rand(rng, (3, 4)))
-    for mod, fn in [(nn.ReLU(), F.relu), (nn.Tanh(), F.tanh), (nn.Sigmoid(), F.sigmoid), (nn.GELU(), F.gelu),
-                    (nn.Softmax(dim=1), lambda t: F.softmax(t, 1)), (nn.LogSoftmax(-1), lambda t: F.log_softmax(t, -1)),
-                    (nn.Flatten(0), lambda t: t.flatten()), (nn.Identity(), lambda t: t)]:
-        np.testing.assert_array_equal(mod(x).numpy(), fn(x).numpy())
+def test_bce_with_logits_module_pos_weight(rng):
+    # PyTorch: loss = (1 - t) x + (1 + (pw - 1) t) log(1 + exp(-x)), mean over the elements
+    x, t, pw = rand(rng, (4, 3)), rng.random((4, 3)), np.array([1.0, 2.0, 0.5])
+    want = ((1 - t) * x + (1 + (pw - 1) * t) * (np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x))))).mean()
+    got = nn.BCEWithLogitsLoss(pos_weight=bigcore.tensor(pw))(bigcore.tensor(x), bigcore.tensor(t))
+    np.testing.assert_allclose(got.item(), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("mod,name,kwargs", [
+    (nn.ReLU(), "relu", {}), (nn.Tanh(), "tanh", {}), (nn.Sigmoid(), "sigmoid", {}), (nn.GELU(), "gelu", {}),
+    (nn.GELU(approximate="tanh"), "gelu_tanh", {}), (nn.Softmax(dim=1), "softmax", {"dim": 1}),
+    (nn.LogSoftmax(-1), "log_softmax", {"dim": -1}),
+])
+def test_activation_modules(mod, name, kwargs, rng):
+    check_op(name, mod, [rand(rng, (3, 4))], kwargs=kwargs)
+
+
+def test_shape_modules(rng):
+    x = rand(rng, (3, 4, 2))
+    np.testing.assert_array_equal(nn.Flatten(0)(bigcore.tensor(x)).numpy(), x.reshape(-1))
+    np.testing.assert_array_equal(nn.Flatten()(bigcore.tensor(x)).numpy(), x.reshape(3, 8))
+    np.testing.assert_array_equal(nn.Identity()(bigcore.tensor(x)).numpy(), x)
 
 
 def test_clip_grad_norm_and_value(rng):

@@ -73,6 +73,30 @@ def _cross_entropy(rng):
     return out
 
 
+def _class_losses(rng):
+    """The weighted cross-entropy (with smoothing), probability targets and nll_loss: compositions of the split
+    kernels (log_softmax, reductions, elementwise), over many rows of awkward length."""
+    out = {"cross_entropy_weighted": [], "cross_entropy_probs": [], "nll_loss": []}
+    for row, reduction in zip((97, 257), ("mean", "none")):
+        n, c = large_awkward_shape(rng, 2, row)
+        y = rng.integers(0, c, n)
+        y[::5] = -100
+        w = rng.uniform(0.5, 2.0, c)
+        kw = {"y": y, "weight": w, "ignore_index": -100, "reduction": reduction}
+        out["cross_entropy_weighted"].append(_case(
+            lambda t, y=y, w=w, r=reduction: F.cross_entropy(t, bigcore.tensor(y), weight=bigcore.tensor(w, dtype=t.dtype), reduction=r,
+                                                              label_smoothing=0.1),
+            [rand(rng, (n, c), -3, 3)], kw | {"label_smoothing": 0.1}, rtol=1e-8, atol=1e-9, f32_tol=5e-5))
+        out["nll_loss"].append(_case(
+            lambda t, y=y, w=w, r=reduction: F.nll_loss(t, bigcore.tensor(y), weight=bigcore.tensor(w, dtype=t.dtype), reduction=r),
+            [rand(rng, (n, c), -3, 3)], kw, rtol=1e-8, atol=1e-9, f32_tol=5e-5))
+        out["cross_entropy_probs"].append(_case(
+            lambda t, p, w=w, r=reduction: F.cross_entropy(t, p, weight=bigcore.tensor(w, dtype=t.dtype), reduction=r, label_smoothing=0.2),
+            [rand(rng, (n, c), -3, 3), rng.dirichlet(np.ones(c), n)],
+            {"weight": w, "reduction": reduction, "label_smoothing": 0.2}, rtol=1e-8, atol=1e-9, f32_tol=5e-5))
+    return out
+
+
 def _losses(name, fn, low=-2.0, high=2.0, t_low=-2.0, t_high=2.0):
     def cases(rng):
         shape = large_awkward_shape(rng, 2, 97)
@@ -146,6 +170,9 @@ LARGE = {
     "log_softmax": _softmax("log_softmax"),
     "layer_norm": _layer_norm,
     "cross_entropy": _cross_entropy,
+    "cross_entropy_weighted": lambda rng: _class_losses(rng)["cross_entropy_weighted"],
+    "cross_entropy_probs": lambda rng: _class_losses(rng)["cross_entropy_probs"],
+    "nll_loss": lambda rng: _class_losses(rng)["nll_loss"],
     "mse_loss": _losses("mse_loss", F.mse_loss),
     "binary_cross_entropy": _losses("binary_cross_entropy", F.binary_cross_entropy, 0.05, 0.95, 0.0, 1.0),
     "binary_cross_entropy_with_logits": _losses("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits, -3, 3, 0.0, 1.0),

@@ -70,7 +70,11 @@ def full(size, fill_value, dtype=None, requires_grad=False):
     """A tensor of ``size`` filled with ``fill_value`` (dtype from the value unless given)."""
     if dtype is None:
         dtype = bool_ if isinstance(fill_value, bool) else int64 if isinstance(fill_value, numbers.Integral) else float32
-    return _new(_core.full(_dims((size,)), float(fill_value), to_dtype(dtype).name), requires_grad)
+    if isinstance(fill_value, np.generic):
+        fill_value = fill_value.item()
+    # an int stays an int: exact in int64 beyond 2**53, OverflowError beyond int64 (as PyTorch)
+    fill = fill_value if isinstance(fill_value, int) and not isinstance(fill_value, bool) else float(fill_value)
+    return _new(_core.full(_dims((size,)), fill, to_dtype(dtype).name), requires_grad)
 
 
 def zeros(*size, dtype=None, requires_grad=False):

@@ -60,11 +60,13 @@ def to_dtype(d):
 
 
 def from_numpy_dtype(npd, explicit=False):
-    """The dtype a numpy array of ``npd`` becomes: float64 stays float64, other floats become float32, integers
+    """The dtype a numpy array of ``npd`` becomes: float64 (either byte order) and longdouble become float64, smaller
+    floats float32, integers
     int64, bools bool. Other kinds (strings, objects, complex, dates) raise DTypeError."""
     kind = npd.kind
     if kind == "f":
-        return float64 if npd == np.float64 else float32
+        # by size, not by equality with np.float64: a big-endian float64 ('>f8') and longdouble keep float64
+        return float64 if npd.itemsize >= 8 else float32
     if kind in "iu":
         return int64
     if kind == "b":

@@ -139,7 +139,8 @@ def _scatter_args(self, index, src, op):
         raise TypeError(f"{op}: src must be a Tensor or a number, got {type(src).__name__}")
     # a 0-d value expanded to the index's shape (its traced sizes while exporting)
     shape = index.shape if isinstance(index, Tensor) else tuple(idx.shape)
-    return idx, _wrap(_core.full([], float(src), self.dtype.name)).expand(*shape)._c
+    fill = src if isinstance(src, int) and not isinstance(src, bool) else float(src)  # ints exact in int64
+    return idx, _wrap(_core.full([], fill, self.dtype.name)).expand(*shape)._c
 
 
 def scatter(self, dim, index, src=None, *, value=None, reduce=None):

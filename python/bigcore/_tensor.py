@@ -46,8 +46,9 @@ def _as_c(value, like=None):
     if isinstance(value, numbers.Number):
         if isinstance(value, complex):
             raise TypeError("complex numbers are not supported")
-        # a traced size (an int subclass, while exporting) is passed as is, so the export keeps it in the graph
-        fill = value if isinstance(value, int) and type(value) is not int and not isinstance(value, bool) else float(value)
+        # ints are passed as ints: exact in int64 beyond 2**53, OverflowError beyond int64 (a traced size, an int
+        # subclass while exporting, so stays in the graph)
+        fill = value if isinstance(value, int) and not isinstance(value, bool) else float(value)
         return _core.full([], fill, _scalar_dtype(value, like).name)
     from ._creation import tensor
 
@@ -66,6 +67,16 @@ def _dims(args):
             raise TypeError(f"sizes must be integers, got {type(a).__name__} ({a!r})")
         out.append(a if isinstance(a, int) else int(a))  # an int subclass stays: a traced size (bigcore.onnx)
     return out
+
+
+def _check_broadcasts_to(op, what, shape, target):
+    """ShapeError unless ``shape`` broadcasts to ``target`` itself (numpy's rule, one way)."""
+    shape, target = tuple(shape), tuple(target)
+    ok = len(shape) <= len(target) and all(s in (1, t) for s, t in zip(reversed(shape), reversed(target)))
+    if not ok:
+        from .errors import ShapeError
+
+        raise ShapeError(f"{op}: {what} of shape {shape} does not broadcast to the input's shape {target}")
 
 
 def _dim_list(dim):
@@ -473,8 +484,11 @@ class Tensor:
     clip = clamp
 
     def masked_fill(self, mask, value):
-        """``value`` where ``mask`` is True, self elsewhere (mask broadcasts)."""
-        return _wrap(_core.where_(_as_c(mask), _as_c(value, self), self._c))
+        """``value`` where ``mask`` is True, self elsewhere. The mask broadcasts to self's shape (not the other way:
+        the result always has self's shape, as in PyTorch)."""
+        m = _as_c(mask)
+        _check_broadcasts_to("masked_fill", "mask", m.shape, self._c.shape)
+        return _wrap(_core.where_(m, _as_c(value, self), self._c))
 
     def tril(self, diagonal=0):
         return _wrap(_core.triangle(self._c, int(diagonal), False))
@@ -566,7 +580,11 @@ class Tensor:
 
     @_tracing.traced("narrow")
     def narrow(self, dim, start, length):
-        d = int(dim) % max(self.ndim, 1)
+        n = self.ndim
+        if not -n <= int(dim) < n:  # not wrapped: dim 5 of a 2-d tensor is an error, as in PyTorch
+            raise OutOfRangeError(f"narrow: dimension {dim} is out of range for a tensor with {n} dimensions "
+                                  f"(expected {-n} to {n - 1})")
+        d = int(dim) % n
         specs = [(0, 1, s) for s in self.shape]
         size = self.shape[d]
         start = int(start) + size if start < 0 else int(start)

@@ -1,6 +1,7 @@
 //! The one error type of the engine. Each variant maps to one Python exception (see `python/errors.rs`).
 //!
-//! Messages name the operation and the shapes involved; they never carry `Debug` dumps.
+//! Messages name the operation and the shapes involved; they never carry `Debug` dumps. The engine does no file
+//! I/O (files are Python's, `bigcore.io`), so there is no I/O variant.
 
 /// Every fallible engine call returns this.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -29,9 +30,6 @@ pub enum Error {
     /// An allocation the system refused.
     #[error("{op}: cannot allocate {bytes} bytes for a tensor of shape {shape:?}")]
     OutOfMemory { op: &'static str, bytes: u128, shape: Vec<usize> },
-    /// File system errors.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
 }
 
 impl Error {

@@ -19,7 +19,19 @@ use std::sync::Mutex;
 pub const PIECE: usize = 1 << 18;
 
 fn check_same(op: &'static str, what: &str, p: &Tensor, t: &Tensor) -> Result<()> {
-    if t.shape() != p.shape() || t.dtype() != p.dtype() {
+    if t.dtype() != p.dtype() {
+        return Err(Error::dtype(
+            op,
+            format!(
+                "{what} of dtype {} (shape {:?}) does not match parameter {} ({:?})",
+                t.dtype(),
+                t.shape(),
+                p.dtype(),
+                p.shape()
+            ),
+        ));
+    }
+    if t.shape() != p.shape() {
         return Err(Error::shape(
             op,
             format!(

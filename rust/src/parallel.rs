@@ -37,6 +37,10 @@ const SPIN: Duration = Duration::from_millis(1);
 /// Most tasks one region may have (the task fields of the claim word are 16 bits).
 pub const MAX_TASKS: usize = (1 << 16) - 1;
 
+/// Most threads a pool may have. Far above any core count this library runs on; a larger request is a typo
+/// (or `2**40`), refused with a clear error instead of an allocation failure or the OS running out of threads.
+pub const MAX_THREADS: usize = 1 << 12;
+
 /// The claim word: epoch (high 32 bits), number of tasks (16 bits), next unclaimed task (low 16 bits).
 fn word(epoch: u64, tasks: usize, next: usize) -> u64 {
     (epoch << 32) | ((tasks as u64) << 16) | next as u64
@@ -113,6 +117,7 @@ impl Pool {
     /// # Panics
     /// Resumes the first panic of any task, after every task has finished.
     pub fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        assert!(tasks <= MAX_TASKS, "parallel region of {tasks} tasks (at most {MAX_TASKS})");
         let serial = tasks <= 1
             || self.workers.is_empty()
             || IN_WORKER.with(Cell::get)
@@ -121,7 +126,9 @@ impl Pool {
             (0..tasks).for_each(f);
             return;
         }
-        assert!(tasks <= MAX_TASKS, "parallel region of {tasks} tasks (at most {MAX_TASKS})");
+        // From here on the pool is ours; the guard hands it back however this function exits (a panic resumed
+        // below included), so one failed region never leaves every later one serial.
+        let _busy = BusyGuard(&self.busy);
         let s = &*self.shared;
         // SAFETY: the erased lifetime is never outlived. Workers call the closure only after claiming a task of
         // this region's epoch, and this function returns only once `finished == tasks`, i.e. after every claimed
@@ -143,10 +150,18 @@ impl Pool {
         }
         *s.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let panic = s.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
-        self.busy.store(false, Release);
         if let Some(p) = panic {
             resume_unwind(p);
         }
+    }
+}
+
+/// Clears a pool's `busy` flag when dropped: on return and on unwinding alike.
+struct BusyGuard<'a>(&'a AtomicBool);
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Release);
     }
 }
 
@@ -230,8 +245,8 @@ static POOL: RwLock<Option<Arc<Pool>>> = RwLock::new(None);
 fn default_threads() -> usize {
     let cores = thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     match std::env::var("BIGCORE_NUM_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
-        Some(n) if n > 0 => n,
-        _ => cores,
+        Some(n) if n > 0 => n.min(MAX_THREADS),
+        _ => cores.min(MAX_THREADS),
     }
 }
 
@@ -256,10 +271,16 @@ pub fn num_threads() -> usize {
 /// Set the number of threads heavy operations use.
 ///
 /// # Errors
-/// `InvalidArgument` for 0 or when the OS refuses the threads.
+/// `InvalidArgument` for 0, more than [`MAX_THREADS`], or when the OS refuses the threads.
 pub fn set_num_threads(n: usize) -> Result<()> {
     if n == 0 {
         return Err(Error::invalid("set_num_threads", "the number of threads must be at least 1, got 0"));
+    }
+    if n > MAX_THREADS {
+        return Err(Error::invalid(
+            "set_num_threads",
+            format!("the number of threads must be at most {MAX_THREADS}, got {n}"),
+        ));
     }
     let p = Pool::new(n)?;
     *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(p));
@@ -471,6 +492,38 @@ mod tests {
             n.fetch_add(1, Relaxed);
         });
         assert_eq!(n.load(Relaxed), 5);
+    }
+
+    #[test]
+    fn a_region_that_fails_its_checks_leaves_the_pool_parallel() {
+        let pool = Pool::new(2).unwrap();
+        let r = catch_unwind(AssertUnwindSafe(|| pool.run(MAX_TASKS + 1, &|_| ())));
+        assert!(r.is_err(), "too many tasks is refused");
+        assert!(!pool.busy.load(SeqCst), "a refused region left the pool busy");
+        // a panicking task neither
+        let r = catch_unwind(AssertUnwindSafe(|| pool.run(4, &|i| assert_ne!(i, 2))));
+        assert!(r.is_err());
+        assert!(!pool.busy.load(SeqCst), "a panicking region left the pool busy");
+        // the next region runs on both threads again
+        let threads = Mutex::new(std::collections::HashSet::new());
+        for _ in 0..200 {
+            pool.run(64, &|_| {
+                threads.lock().unwrap().insert(thread::current().id());
+                thread::sleep(Duration::from_micros(50));
+            });
+            if threads.lock().unwrap().len() > 1 {
+                break;
+            }
+        }
+        assert_eq!(threads.lock().unwrap().len(), 2, "regions after a failure ran serially");
+    }
+
+    #[test]
+    fn thread_counts_beyond_the_cap_are_refused_before_allocating() {
+        for n in [MAX_THREADS + 1, 1 << 40, 1 << 62, usize::MAX] {
+            let e = set_num_threads(n).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument { .. }) && e.to_string().contains("at most"), "{e}");
+        }
     }
 
     #[test]

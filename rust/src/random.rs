@@ -188,19 +188,29 @@ pub fn set_state(state: [u64; 4]) -> Result<()> {
 }
 
 /// A uniformly random permutation of `0..n` (Fisher-Yates) from `gen`.
-pub fn randperm_with(n: usize, gen: &Generator) -> Vec<i64> {
-    let mut v: Vec<i64> = (0..n as i64).collect();
+///
+/// # Errors
+/// `OutOfMemory` when `n` elements cannot be allocated (the buffer is allocated fallibly: `randperm(2**40)` is
+/// an error, not an abort).
+pub fn randperm_with(n: usize, gen: &Generator) -> Result<Vec<i64>> {
+    let shape = [n];
+    let n = crate::shape::numel("randperm", &shape, 8)?;
+    let mut v: Vec<i64> = crate::storage::try_with_capacity("randperm", &shape, n)?;
+    v.extend(0..n as i64);
     gen.with(|r| {
         for i in (1..n).rev() {
             let j = (r.next_u64() % (i as u64 + 1)) as usize;
             v.swap(i, j);
         }
     });
-    v
+    Ok(v)
 }
 
 /// A uniformly random permutation of `0..n` from the default generator.
-pub fn randperm(n: usize) -> Vec<i64> {
+///
+/// # Errors
+/// As [`randperm_with`].
+pub fn randperm(n: usize) -> Result<Vec<i64>> {
     randperm_with(n, default_generator())
 }
 

@@ -5,18 +5,29 @@ use crate::error::{Error, Result};
 /// Largest number of elements a tensor may hold: keeps byte counts far from `usize` overflow.
 pub const MAX_NUMEL: usize = 1 << 48;
 
-/// The number of elements of `shape`, or a error if it overflows [`MAX_NUMEL`].
+/// The number of elements of `shape`, or an error if it overflows [`MAX_NUMEL`]. A shape with a 0 dimension has
+/// no elements whatever its other sizes (`zeros(2**50, 0)` is empty, as in PyTorch).
+///
+/// `elem_size` is the bytes of one element of the tensor to be made: the error reports the bytes it would need.
 ///
 /// # Errors
 /// `OutOfMemory` when the product is too large to ever allocate.
-pub fn numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+pub fn numel(op: &'static str, shape: &[usize], elem_size: usize) -> Result<usize> {
+    let too_large = || Error::OutOfMemory {
+        op,
+        bytes: shape.iter().fold(elem_size as u128, |acc, &d| acc.saturating_mul(d as u128)),
+        shape: shape.to_vec(),
+    };
+    // the other sizes of an empty shape must still multiply without overflow: strides are computed from them
     let mut n: usize = 1;
-    for &d in shape {
-        n = n.checked_mul(d).filter(|&n| n <= MAX_NUMEL).ok_or_else(|| Error::OutOfMemory {
-            op,
-            bytes: shape.iter().map(|&d| d as u128).product::<u128>().saturating_mul(4),
-            shape: shape.to_vec(),
-        })?;
+    for &d in shape.iter().filter(|&&d| d != 0) {
+        n = n.checked_mul(d).ok_or_else(too_large)?;
+    }
+    if shape.contains(&0) {
+        return Ok(0);
+    }
+    if n > MAX_NUMEL {
+        return Err(too_large());
     }
     Ok(n)
 }
@@ -121,6 +132,10 @@ mod tests {
         assert!(normalize_dim("t", 3, 3).is_err());
         assert!(normalize_dim("t", 0, 0).is_err());
         assert!(normalize_dims("t", &[0, -3], 3).is_err());
-        assert!(numel("t", &[1 << 40, 1 << 40]).is_err());
+        assert!(numel("t", &[1 << 40, 1 << 40], 4).is_err());
+        assert_eq!(numel("t", &[1 << 50, 0], 4).unwrap(), 0);
+        assert!(numel("t", &[usize::MAX, 0, usize::MAX], 8).is_err());
+        let e = numel("t", &[1 << 30, 1 << 30], 8).unwrap_err();
+        assert!(matches!(e, Error::OutOfMemory { bytes, .. } if bytes == 8 << 60), "bytes use the element size: {e}");
     }
 }

@@ -102,7 +102,7 @@ impl Tensor {
     /// # Errors
     /// `Shape` when `data.len()` is not the product of `shape`.
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
-        let n = shape::numel("tensor", shape)?;
+        let n = shape::numel("tensor", shape, std::mem::size_of::<T>())?;
         if n != data.len() {
             return Err(Error::shape("tensor", format!("{} elements cannot have shape {shape:?}", data.len())));
         }
@@ -164,9 +164,12 @@ impl Tensor {
     /// `DType` when `T` is not the tensor's dtype.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         let s = self.storage();
-        T::slice(&s)
-            .map(<[T]>::to_vec)
-            .ok_or_else(|| Error::dtype("to_vec", format!("tensor is {}, asked for {}", self.dtype(), T::DTYPE)))
+        let src = T::slice(&s)
+            .ok_or_else(|| Error::dtype("to_vec", format!("tensor is {}, asked for {}", self.dtype(), T::DTYPE)))?;
+        // allocated fallibly: a copy of a huge tensor (numpy(), tolist()) is a MemoryError, not an abort
+        let mut v = crate::storage::try_with_capacity("to_vec", self.shape(), src.len())?;
+        v.extend_from_slice(src);
+        Ok(v)
     }
     /// The single element of a one-element tensor, as f64.
     ///
@@ -228,7 +231,19 @@ impl Tensor {
     /// `Shape`/`DType` when the gradient does not match the tensor.
     pub fn set_grad(&self, g: Option<Tensor>) -> Result<()> {
         if let Some(g) = &g {
-            if g.shape() != self.shape() || g.dtype() != self.dtype() {
+            if g.dtype() != self.dtype() {
+                return Err(Error::dtype(
+                    "grad",
+                    format!(
+                        "assigned gradient of dtype {} (shape {:?}) to a tensor of dtype {} (shape {:?})",
+                        g.dtype(),
+                        g.shape(),
+                        self.dtype(),
+                        self.shape()
+                    ),
+                ));
+            }
+            if g.shape() != self.shape() {
                 return Err(Error::shape(
                     "grad",
                     format!(

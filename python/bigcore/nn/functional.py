@@ -139,6 +139,18 @@ def one_hot(tensor, num_classes=-1):
     return _wrap(_core.one_hot(tensor._c, int(num_classes)))
 
 
+def _check_class_target(op, input, target):
+    """ShapeError unless class-index ``target`` fits ``input``: ``()`` for ``(C,)``, ``(N, d1, ...)`` for
+    ``(N, C, d1, ...)``. Never broadcast: a target of shape (1,) for 4 rows is a mistake, not 4 copies."""
+    ishape, tshape = tuple(input.shape), tuple(target.shape)
+    if input.ndim == 0:
+        raise ShapeError(f"{op}: input must have a class dimension, got a 0-d tensor")
+    want = () if input.ndim == 1 else (ishape[0],) + ishape[2:]
+    if tshape != want:
+        raise ShapeError(f"{op}: target of shape {tshape} does not match input of shape {ishape} "
+                         f"(expected a target of shape {want})")
+
+
 def _class_dim_last(input, target):
     """(N, C, d1, ...) logits and (N, d1, ...) targets as (N*d1*..., C) and (N*d1*...,)."""
     if input.ndim == 1:
@@ -166,14 +178,16 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if size_average is not None or reduce is not None:
         raise TypeError("size_average and reduce are deprecated in PyTorch and not supported; use reduction=")
     _check_reduction(reduction)
+    label_smoothing = float(label_smoothing)
+    if not 0.0 <= label_smoothing <= 1.0:  # on every path: class indices, weighted, probabilities
+        raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     target = target if isinstance(target, Tensor) else _wrap(_as_c(target))
     if target.is_floating_point():
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     if target.dtype is not int64:
         raise DTypeError(f"cross_entropy: class-index targets must be int64, got {target.dtype!r}")
     shape = target.shape
-    if input.ndim >= 2 and (input.shape[0] != (shape[0] if shape else None) or tuple(input.shape[2:]) != tuple(shape[1:])):
-        raise ShapeError(f"cross_entropy: target of shape {shape} does not match input of shape {input.shape}")
+    _check_class_target("cross_entropy", input, target)
     x, y = _class_dim_last(input, target)
     if weight is None:
         loss = _wrap(_core.cross_entropy(x._c, y._c, int(ignore_index), float(label_smoothing), reduction))
@@ -184,14 +198,14 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     return loss
 
 
-def _one_hot(y, c, ignore_index=None):
+def _one_hot(y, c, ignore_index=None, op="cross_entropy"):
     ids = y.numpy()
     keep = np.ones(ids.shape, bool) if ignore_index is None else ids != ignore_index
     if np.any(keep & ((ids < 0) | (ids >= c))):
         from ..errors import OutOfRangeError
 
         bad = ids[keep & ((ids < 0) | (ids >= c))][0]
-        raise OutOfRangeError(f"cross_entropy: target {bad} is out of bounds for {c} classes")
+        raise OutOfRangeError(f"{op}: target {bad} is out of bounds for {c} classes")
     oh = np.zeros((ids.size, c), np.float64)
     oh[np.arange(ids.size)[keep], ids[keep]] = 1.0
     return oh, keep
@@ -201,8 +215,7 @@ def _weighted_cross_entropy(x, y, weight, ignore_index, label_smoothing, reducti
     from .._creation import tensor
 
     n, c = x.shape
-    if weight.shape != (c,):
-        raise ShapeError(f"cross_entropy: weight of shape {weight.shape} does not match {c} classes")
+    _check_weight("cross_entropy", weight, c)
     oh, keep = _one_hot(y, c, ignore_index)
     oh_t = tensor(oh, dtype=x.dtype)
     logp = x.log_softmax(1)
@@ -219,11 +232,18 @@ def _weighted_cross_entropy(x, y, weight, ignore_index, label_smoothing, reducti
     return loss.sum() if reduction == "sum" else loss
 
 
+def _check_weight(op, weight, c):
+    if tuple(weight.shape) != (c,):
+        raise ShapeError(f"{op}: weight of shape {tuple(weight.shape)} does not match {c} classes (expected ({c},))")
+
+
 def _cross_entropy_probs(input, target, weight, reduction, label_smoothing):
     if target.shape != input.shape:
         raise ShapeError(f"cross_entropy: probability target of shape {target.shape} must match input {input.shape}")
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
     cdim = 1 if input.ndim > 1 else 0
+    if weight is not None:
+        _check_weight("cross_entropy", weight, c)
     if label_smoothing > 0:
         target = target * (1 - label_smoothing) + label_smoothing / c
     prod = input.log_softmax(cdim) * target
@@ -237,13 +257,22 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing):
 
 @traced("nll_loss")
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    """Negative log-likelihood of log-probabilities ``(N, C)`` at class indices ``(N,)``."""
+    """Negative log-likelihood of log-probabilities at int64 class indices: input ``(N, C)``, ``(C,)`` or
+    ``(N, C, d1, ...)``, target ``(N,)``, ``()`` or ``(N, d1, ...)`` (never broadcast). ``weight`` ``(C,)`` weighs
+    each class; positions whose target is ``ignore_index`` add nothing; ``"mean"`` divides by the summed weights of
+    the other positions, as PyTorch."""
     from .._creation import tensor
 
     _check_reduction(reduction)
+    target = target if isinstance(target, Tensor) else _wrap(_as_c(target))
+    if target.dtype is not int64:
+        raise DTypeError(f"nll_loss: targets must be int64 class indices, got {target.dtype!r}")
+    _check_class_target("nll_loss", input, target)
     x, y = _class_dim_last(input, target)
     n, c = x.shape
-    oh, keep = _one_hot(y, c, ignore_index)
+    if weight is not None:
+        _check_weight("nll_loss", weight, c)
+    oh, keep = _one_hot(y, c, ignore_index, op="nll_loss")
     oh_t = tensor(oh, dtype=x.dtype)
     w_y = oh_t.sum(1) if weight is None else (oh_t * weight).sum(1)
     loss = -(x * oh_t).sum(1) * (w_y if weight is not None else 1.0)
@@ -272,7 +301,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     _check_reduction(reduction)
     _same_shape("binary_cross_entropy", input, target)
     arr = input.detach().numpy()
-    if np.any((arr < 0) | (arr > 1)):
+    if not np.all((arr >= 0) & (arr <= 1)):  # written so that NaN fails too, as PyTorch's check
         raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1")
     loss = -(target * input.log().clamp(min=-100) + (1 - target) * (1 - input).log().clamp(min=-100))
     if weight is not None:

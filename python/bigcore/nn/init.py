@@ -1,6 +1,7 @@
 """``nn.init``: fill tensors in place from the seeded generator, with PyTorch's names, formulas and defaults."""
 
 import math
+import warnings
 
 import numpy as np
 
@@ -94,12 +95,24 @@ def xavier_normal_(t, gain=1.0, generator=None):
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
+def _no_op_if_empty(t):
+    """True (with PyTorch's warning) for a zero-element tensor, whose fans may be 0: initializing it does nothing."""
+    if 0 in t.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
+
+
 def kaiming_uniform_(t, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """U(-b, b) with ``b = gain * sqrt(3 / fan)`` (He initialization)."""
+    if _no_op_if_empty(t):
+        return t
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(t, mode))
     return uniform_(t, -bound, bound, generator)
 
 
 def kaiming_normal_(t, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """N(0, std^2) with ``std = gain / sqrt(fan)`` (He initialization)."""
+    if _no_op_if_empty(t):
+        return t
     return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)), generator)

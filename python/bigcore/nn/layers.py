@@ -12,6 +12,13 @@ from .module import Module
 from .parameter import Parameter
 
 
+def _size(name, v):
+    """A layer size argument: an int (a numpy integer too), never truncated from a float as ``int()`` would."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(v).__name__} ({v!r})")
+    return int(v)
+
+
 class Identity(Module):
     """Returns its input."""
 
@@ -35,7 +42,7 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=None):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features, self.out_features = _size("in_features", in_features), _size("out_features", out_features)
         self.weight = Parameter(param_storage((self.out_features, self.in_features), dtype))
         if bias:
             self.bias = Parameter(param_storage((self.out_features,), dtype))
@@ -63,7 +70,8 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=None):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.num_embeddings = _size("num_embeddings", num_embeddings)
+        self.embedding_dim = _size("embedding_dim", embedding_dim)
         if padding_idx is not None:
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
                 raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings ({self.num_embeddings})")

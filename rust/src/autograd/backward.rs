@@ -34,7 +34,7 @@ pub(super) fn arm(op: &Op, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
                 ),
                 // d(a^b) = b a^(b-1) da + a^b ln(a) db (0 where a == 0 and b >= 0, as PyTorch)
                 Binary::Pow => (
-                    if need(0) { g.mul(&bb.mul(&a.pow(&bb.sub(&ops::scalar_like(1.0, bb)?)?)?)?)? } else { g.clone() },
+                    if need(0) { ops::pow_base_grad(g, a, bb, y)? } else { g.clone() },
                     if need(1) { ops::pow_exponent_grad(g, a, bb, y)? } else { g.clone() },
                 ),
             };

@@ -19,10 +19,19 @@ pub struct Saved<T> {
     pub h: Vec<T>,
 }
 
-/// Forward over the sequence. `bias` is `b_ih + b_hh` (4H) when present. Returns the saved state; the outputs
-/// are `saved.h[B*H..]` (h_1..h_T) and `saved.c[T*B*H..]` (c_T).
+impl<T> Saved<T> {
+    /// The lengths of `gates` and of `c` and `h` for `t_len` steps, batch `b`, hidden size `h_sz`: the caller
+    /// allocates the buffers (fallibly: the sizes come from the user) and zeroes them.
+    pub fn lens(t_len: usize, b: usize, h_sz: usize) -> (usize, usize) {
+        (t_len * b * 4 * h_sz, (t_len + 1) * b * h_sz)
+    }
+}
+
+/// Forward over the sequence into `saved`, whose zeroed buffers have the lengths [`Saved::lens`] gives. `bias`
+/// is `b_ih + b_hh` (4H) when present. The outputs are `saved.h[B*H..]` (h_1..h_T) and `saved.c[T*B*H..]` (c_T).
 #[allow(clippy::too_many_arguments)]
 pub fn forward<T: Kernel + Default>(
+    saved: &mut Saved<T>,
     x: &[T],
     h0: &[T],
     c0: &[T],
@@ -33,9 +42,9 @@ pub fn forward<T: Kernel + Default>(
     b: usize,
     i_sz: usize,
     h_sz: usize,
-) -> Saved<T> {
+) {
     let (bh, g4) = (b * h_sz, 4 * h_sz);
-    let mut gates = vec![T::ZERO; t_len * b * g4];
+    let Saved { gates, c, h } = saved;
     if let Some(bias) = bias {
         for row in gates.chunks_exact_mut(g4.max(1)) {
             row.copy_from_slice(bias);
@@ -44,9 +53,7 @@ pub fn forward<T: Kernel + Default>(
     // all input projections at once: gates[(t, b), :] += x[(t, b), :] @ W_ih^T
     let xm = MatRef { data: x, rs: i_sz, cs: 1 };
     let wih_t = MatRef { data: w_ih, rs: 1, cs: i_sz };
-    gemm(t_len * b, g4, i_sz, T::ONE, xm, wih_t, T::ONE, &mut gates, g4);
-    let mut c = vec![T::ZERO; (t_len + 1) * bh];
-    let mut h = vec![T::ZERO; (t_len + 1) * bh];
+    gemm(t_len * b, g4, i_sz, T::ONE, xm, wih_t, T::ONE, gates, g4);
     c[..bh].copy_from_slice(c0);
     h[..bh].copy_from_slice(h0);
     let whh_t = MatRef { data: w_hh, rs: 1, cs: h_sz };
@@ -74,13 +81,14 @@ pub fn forward<T: Kernel + Default>(
             }
         }
     }
-    Saved { gates, c, h }
 }
 
 /// Gradients of one layer. `dh_seq` is the gradient of h_1..h_T (T, B, H); `dh_t`, `dc_t` those of the final
 /// states. Writes (accumulating) dx (T, B, I), dh0, dc0 (B, H), dw_ih (4H, I), dw_hh (4H, H) and db (4H).
+/// `dgates` is the caller's zeroed scratch of (T, B, 4H).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Kernel + Default>(
+    dgates: &mut [T],
     dx: &mut [T],
     dh0: &mut [T],
     dc0: &mut [T],
@@ -100,7 +108,6 @@ pub fn backward<T: Kernel + Default>(
     h_sz: usize,
 ) {
     let (bh, g4) = (b * h_sz, 4 * h_sz);
-    let mut dgates = vec![T::ZERO; t_len * b * g4];
     let mut dh_next = dh_t.to_vec();
     let mut dc_next = dc_t.to_vec();
     let whh = MatRef { data: w_hh, rs: h_sz, cs: 1 };

@@ -23,7 +23,7 @@ pub fn shape_from_i64(op: &'static str, sizes: &[i64]) -> Result<Vec<usize>> {
 }
 
 fn filled<T: Element>(op: &'static str, shape: &[usize], v: T) -> Result<Tensor> {
-    let n = shape::numel(op, shape)?;
+    let n = shape::numel(op, shape, std::mem::size_of::<T>())?;
     Ok(Tensor::from_storage(T::into_storage(try_filled(op, shape, n, v)?), shape.to_vec()))
 }
 
@@ -33,6 +33,14 @@ fn filled<T: Element>(op: &'static str, shape: &[usize], v: T) -> Result<Tensor>
 /// `OutOfMemory` when too large.
 pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
     crate::with_any!(dtype, T => filled::<T>("full", shape, T::from_f64(value)))
+}
+
+/// An int64 tensor of `shape` filled with `value`, exactly (a value above 2**53 does not pass through f64).
+///
+/// # Errors
+/// `OutOfMemory` when too large.
+pub fn full_i64(shape: &[usize], value: i64) -> Result<Tensor> {
+    filled::<i64>("full", shape, value)
 }
 
 /// A tensor of zeros.
@@ -62,7 +70,11 @@ pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
     }
     let n = ((end - start) / step).ceil().max(0.0);
     if n > shape::MAX_NUMEL as f64 {
-        return Err(Error::OutOfMemory { op: "arange", bytes: (n as u128) * 8, shape: vec![usize::MAX] });
+        return Err(Error::OutOfMemory {
+            op: "arange",
+            bytes: (n as u128) * dtype.size() as u128,
+            shape: vec![n as usize],
+        });
     }
     let n = n as usize;
     crate::with_any!(dtype, T => {
@@ -72,8 +84,35 @@ pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
     })
 }
 
+/// The int64 values `start, start + step, ...` up to but excluding `end`, computed in integers (exact beyond
+/// 2**53, where [`arange`]'s f64 arithmetic is not).
+///
+/// # Errors
+/// `InvalidArgument` for a zero step or a step whose sign goes away from `end`; `OutOfMemory` when too long.
+pub fn arange_i64(start: i64, end: i64, step: i64) -> Result<Tensor> {
+    if step == 0 {
+        return Err(Error::invalid("arange", format!("need a non-zero step, got ({start}, {end}, {step})")));
+    }
+    let (span, st) = (end as i128 - start as i128, step as i128);
+    if span * st.signum() < 0 {
+        return Err(Error::invalid(
+            "arange",
+            format!("upper bound and larger bound inconsistent with step sign ({start}, {end}, {step})"),
+        ));
+    }
+    let n = (span.abs() + st.abs() - 1) / st.abs(); // ceil(span / step), both of one sign
+    if n > shape::MAX_NUMEL as i128 {
+        return Err(Error::OutOfMemory { op: "arange", bytes: n as u128 * 8, shape: vec![n as usize] });
+    }
+    let n = n as usize;
+    let mut v = try_with_capacity::<i64>("arange", &[n], n)?;
+    // every value lies between start and end, so none overflows
+    v.extend((0..n as i128).map(|i| (start as i128 + i * st) as i64));
+    Ok(Tensor::from_storage(i64::into_storage(v), vec![n]))
+}
+
 fn random(op: &'static str, shape: &[usize], dtype: DType, normal: bool, gen: &Generator) -> Result<Tensor> {
-    let n = shape::numel(op, shape)?;
+    let n = shape::numel(op, shape, dtype.size())?;
     crate::with_float!(dtype, op, T => {
         let mut v = try_with_capacity::<T>(op, shape, n)?;
         gen.with(|r| {
@@ -139,7 +178,7 @@ pub fn randint(low: i64, high: i64, shape: &[usize], dtype: DType, gen: &Generat
     if dtype == DType::Bool && (low < 0 || high > 2) {
         return Err(Error::invalid(op, format!("the range {low}..{high} does not fit a bool tensor")));
     }
-    let n = shape::numel(op, shape)?;
+    let n = shape::numel(op, shape, 8)?;
     let span = high.wrapping_sub(low) as u64; // high - low as an unsigned width (fits: both are i64)
     let mut v = try_with_capacity::<i64>(op, shape, n)?;
     gen.with(|r| v.extend((0..n).map(|_| low.wrapping_add(r.below(span) as i64))));

@@ -138,13 +138,14 @@ fn unary_f<T: Float>(kind: Unary, x: &Tensor) -> Result<Vec<T>> {
         Unary::Sqrt => map1(op, x.shape(), v, &plan, T::sqrt),
         Unary::Clamp { min, max } => {
             let (lo, hi) = (min.map(T::from_f64), max.map(T::from_f64));
+            // a NaN bound gives NaN, as PyTorch's (a comparison with it alone would leave `a` unchanged)
             map1(op, x.shape(), v, &plan, move |a: T| {
                 let a = match lo {
-                    Some(l) if a < l => l,
+                    Some(l) if a < l || l.is_nan() => l,
                     _ => a,
                 };
                 match hi {
-                    Some(h) if a > h => h,
+                    Some(h) if a > h || h.is_nan() => h,
                     _ => a,
                 }
             })
@@ -177,7 +178,11 @@ fn unary(kind: Unary, x: &Tensor) -> Result<Tensor> {
             return Err(Error::invalid("clamp", format!("min ({lo}) is greater than max ({hi})")));
         }
     }
-    let int_ok = matches!(kind, Unary::Neg | Unary::Abs | Unary::Relu | Unary::Clamp { .. });
+    // a NaN bound makes every element NaN (PyTorch: the result of an integer tensor is then float32), where an
+    // integer clamp would turn the NaN into some integer
+    let nan_bound =
+        matches!(kind, Unary::Clamp { min, max } if min.is_some_and(f64::is_nan) || max.is_some_and(f64::is_nan));
+    let int_ok = matches!(kind, Unary::Neg | Unary::Abs | Unary::Relu | Unary::Clamp { .. }) && !nan_bound;
     let dt = match x.dtype() {
         DType::Bool if matches!(kind, Unary::Neg) => {
             return Err(Error::dtype("neg", "negation of a bool tensor is not supported; use logical_not"))
@@ -250,6 +255,24 @@ pub fn unary_backward(kind: Unary, g: &Tensor, x: &Tensor, y: &Tensor) -> Result
     let (g, x) = (converted(g, dt)?, converted(x, dt)?);
     let v = crate::with_float!(dt, kind.name(), T => T::into_storage(unary_backward_t::<T>(kind, &g, &x, y)?));
     Ok(Tensor::from_storage(v, x.shape().to_vec()))
+}
+
+/// `g * b * a^(b-1)`, with 0 where `b == 0` (PyTorch's convention: `x ** 0` has gradient 0 everywhere, also at
+/// `x = 0` where `0 * 0^-1` would be NaN).
+///
+/// # Errors
+/// Propagates shape and dtype errors.
+pub fn pow_base_grad(g: &Tensor, a: &Tensor, b: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let dt = y.dtype();
+    let (a, b, g) = (converted(a, dt)?, converted(b, dt)?, converted(g, dt)?);
+    let shape = g.shape().to_vec();
+    let v = crate::with_float!(dt, "pow", T => {
+        let (sa, sb, sg) = (a.storage(), b.storage(), g.storage());
+        let plan = Plan::new(&shape, [broadcast_strides(a.shape(), &shape), broadcast_strides(b.shape(), &shape), strides(&shape)], [0, 0, 0]);
+        T::into_storage(map3("pow", &shape, (sa.as_slice::<T>(), sb.as_slice::<T>(), sg.as_slice::<T>()), &plan,
+            |a: T, b: T, g: T| if b == T::ZERO { T::ZERO } else { g * b * a.powf(b - T::ONE) })?)
+    });
+    Ok(Tensor::from_storage(v, shape))
 }
 
 /// `g * a^b * ln(a)`, with 0 where `a == 0` and `b >= 0` (PyTorch's convention for the exponent's gradient).

@@ -97,7 +97,7 @@ impl Tensor {
         let (st, dim_stride) = strides_off_dim(&nd(self.shape()), d);
         let is = nd(index.shape());
         let plan = Plan::new(&is, [strides(&is), st], [0, 0]);
-        let n = numel("gather", index.shape())?;
+        let n = numel("gather", index.shape(), self.dtype().size())?;
         let storage = crate::with_any!(self.dtype(), T => {
             let mut out = try_filled("gather", index.shape(), n, T::zero())?;
             gather_forward(&mut out, self.storage().as_slice::<T>(), index.storage().as_slice::<i64>(), &plan, dim_stride);
@@ -210,7 +210,7 @@ impl Tensor {
         }
         let mut shape = self.shape().to_vec();
         shape.push(c as usize);
-        let mut out = try_filled(op, &shape, numel(op, &shape)?, 0i64)?;
+        let mut out = try_filled(op, &shape, numel(op, &shape, 8)?, 0i64)?;
         one_hot_forward(&mut out, ids, c as usize);
         Ok(Tensor::from_storage(i64::into_storage(out), shape))
     }
@@ -242,7 +242,7 @@ fn scatter_add_t<T: Element + std::ops::AddAssign>(
 pub fn gather_backward(g: &Tensor, index: &Tensor, shape: &[usize], dim: usize) -> Result<Tensor> {
     let (plan, dim_stride) = scatter_plan(index.shape(), g.shape(), shape, dim);
     let storage = crate::with_float!(g.dtype(), "gather", T => {
-        let mut dx = try_filled("gather", shape, numel("gather", shape)?, T::zero())?;
+        let mut dx = try_filled("gather", shape, numel("gather", shape, std::mem::size_of::<T>())?, T::zero())?;
         scatter_add_forward(&mut dx, g.storage().as_slice::<T>(), index.storage().as_slice::<i64>(), &plan, dim_stride);
         T::into_storage(dx)
     });

@@ -195,7 +195,10 @@ pub fn clamp_(x: &Tensor, min: Option<f64>, max: Option<f64>) -> Result<Tensor> 
     write("clamp_", x, &[], |x| {
         // clamp's gradient mask reads its input: keep the old values
         let a = if is_grad_enabled() && x.requires_grad() { snapshot(x)? } else { x.clone() };
-        a.unary(Unary::Clamp { min, max })
+        let y = a.unary(Unary::Clamp { min, max })?;
+        // a NaN bound makes an integer tensor's result float (NaN): it cannot go back into the integers
+        check_cast("clamp_", y.dtype(), x.dtype())?;
+        Ok(y)
     })
 }
 

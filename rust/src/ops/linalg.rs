@@ -35,7 +35,7 @@ fn bmm_t<T: Kernel + Default>(
     let n = mat_dims(b.shape(), tb).1;
     let (sa, sb) = (a.storage(), b.storage());
     let (av, bv) = (sa.as_slice::<T>(), sb.as_slice::<T>());
-    let mut out = try_filled("matmul", out_shape, numel("matmul", out_shape)?, T::ZERO)?;
+    let mut out = try_filled("matmul", out_shape, numel("matmul", out_shape, std::mem::size_of::<T>())?, T::ZERO)?;
     if m == 0 || n == 0 {
         return Ok(out);
     }
@@ -66,7 +66,10 @@ fn bmm_t<T: Kernel + Default>(
         gemm(m, n, k, T::ONE, a, b, T::ZERO, c, n);
     };
     let threads = parallel::num_threads();
-    if offs.len() >= 2 * threads && threads > 1 && m * n * k * offs.len() >= parallel::MIN_PARALLEL * 16 {
+    if offs.len() >= 2 * threads
+        && threads > 1
+        && m.saturating_mul(n).saturating_mul(k).saturating_mul(offs.len()) >= parallel::MIN_PARALLEL * 16
+    {
         // many small products: one product per task, each single-threaded inside
         parallel::each_chunk(&mut out, m * n, |i, c| {
             let (oa, ob) = offs[i];
@@ -203,7 +206,8 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     shape.push(n);
     let storage = crate::with_float!(dt, "linear", T => {
         use crate::dtype::Element;
-        let mut out = try_filled("linear", &shape, m * n, T::ZERO)?;
+        // checked: the rows times out_features of huge (or empty) inputs must not wrap
+        let mut out = try_filled("linear", &shape, numel("linear", &shape, std::mem::size_of::<T>())?, T::ZERO)?;
         let (xs, ws) = (xc.storage(), wc.storage());
         let bs = bc.as_ref().map(|b| b.storage());
         let a = MatRef { data: xs.as_slice::<T>(), rs: k, cs: 1 };

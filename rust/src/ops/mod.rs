@@ -16,7 +16,7 @@ pub mod scan;
 pub mod sort;
 
 pub use creation::{arange, full, rand, randint, randn, zeros};
-pub use elementwise::{pow_exponent_grad, unary_backward, Cmp};
+pub use elementwise::{pow_base_grad, pow_exponent_grad, unary_backward, Cmp};
 pub use multinomial::multinomial;
 
 use crate::dtype::DType;

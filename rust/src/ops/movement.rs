@@ -27,7 +27,7 @@ impl Tensor {
     /// # Errors
     /// `Shape` when the element counts differ.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
-        let n = numel("reshape", shape)?;
+        let n = numel("reshape", shape, self.dtype().size())?;
         if n != self.numel() {
             return Err(Error::shape(
                 "reshape",
@@ -117,7 +117,7 @@ impl Tensor {
         if bad {
             return Err(Error::shape("expand", format!("cannot expand shape {:?} to {shape:?}", self.shape())));
         }
-        numel("expand", shape)?;
+        numel("expand", shape, self.dtype().size())?;
         if shape == self.shape() {
             return self.reshape(shape);
         }
@@ -163,7 +163,9 @@ impl Tensor {
             if s.step == 0 {
                 return Err(Error::invalid("slice", "slice step must be positive"));
             }
-            if s.len > 0 && s.start + (s.len - 1) * s.step >= self.shape()[d] {
+            // checked: `start + (len - 1) * step` of huge arguments must not wrap around into range
+            let last = s.len.checked_sub(1).and_then(|l| l.checked_mul(s.step)).and_then(|o| o.checked_add(s.start));
+            if s.len > 0 && last.is_none_or(|last| last >= self.shape()[d]) {
                 return Err(Error::range(
                     "slice",
                     format!(
@@ -212,7 +214,7 @@ impl Tensor {
         let first = tensors.first().ok_or_else(|| Error::invalid("cat", "expected a non-empty list of tensors"))?;
         let d = normalize_dim("cat", dim, first.ndim())?;
         let mut dt = first.dtype();
-        let mut total = 0;
+        let mut total: usize = 0;
         for t in tensors {
             let same = t.ndim() == first.ndim() && (0..t.ndim()).all(|i| i == d || t.shape()[i] == first.shape()[i]);
             if !same {
@@ -222,16 +224,21 @@ impl Tensor {
                 ));
             }
             dt = DType::promote(dt, t.dtype());
-            total += t.shape()[d];
+            // checked: the sizes of huge empty tensors could wrap
+            total = total.checked_add(t.shape()[d]).ok_or_else(|| {
+                Error::invalid("cat", format!("the sizes of dimension {d} add up to more than {}", usize::MAX))
+            })?;
         }
         let mut shape = first.shape().to_vec();
         shape[d] = total;
         let conv: Vec<Tensor> = tensors.iter().map(|t| converted(t, dt)).collect::<Result<_>>()?;
         let (outer, _, inner) = split_at_dim(&shape, d);
         let storage = crate::with_any!(dt, T => {
-            let mut out = crate::storage::try_with_capacity::<T>("cat", &shape, numel("cat", &shape)?)?;
+            let n = numel("cat", &shape, std::mem::size_of::<T>())?;
+            let mut out = crate::storage::try_with_capacity::<T>("cat", &shape, n)?;
             let guards: Vec<_> = conv.iter().map(|t| t.storage()).collect();
-            for o in 0..outer {
+            // an empty result has nothing to copy: its outer count may be huge (zeros(2**50, 0))
+            for o in 0..if n == 0 { 0 } else { outer } {
                 for (t, g) in conv.iter().zip(&guards) {
                     let blk = t.shape()[d] * inner;
                     out.extend_from_slice(&g.as_slice::<T>()[o * blk..(o + 1) * blk]);
@@ -287,7 +294,7 @@ impl Tensor {
         shape[d] = iv.len();
         let (outer, _, inner) = split_at_dim(self.shape(), d);
         let storage = crate::with_any!(self.dtype(), T => {
-            let mut out = try_filled(op, &shape, numel(op, &shape)?, T::zero())?;
+            let mut out = try_filled(op, &shape, numel(op, &shape, std::mem::size_of::<T>())?, T::zero())?;
             index::index_select(&mut out, self.storage().as_slice::<T>(), iv, outer, size, inner);
             T::into_storage(out)
         });
@@ -392,7 +399,19 @@ impl Tensor {
             inter.extend([1, s]);
             big.extend([r, s]);
         }
-        let out: Vec<usize> = repeats.iter().zip(&padded).map(|(&r, &s)| r * s).collect();
+        // checked: `r * s` of huge repeats is an error, never a wrapped (small, wrong) shape
+        let out =
+            repeats.iter().zip(&padded).map(|(&r, &s)| r.checked_mul(s)).collect::<Option<Vec<usize>>>().ok_or_else(
+                || Error::OutOfMemory {
+                    op: "repeat",
+                    bytes: repeats
+                        .iter()
+                        .zip(&padded)
+                        .fold(self.dtype().size() as u128, |b, (&r, &s)| b.saturating_mul(r as u128 * s as u128)),
+                    shape: repeats.iter().zip(&padded).map(|(&r, &s)| r.saturating_mul(s)).collect(),
+                },
+            )?;
+        numel("repeat", &out, self.dtype().size())?;
         self.reshape(&inter)?.expand(&big)?.reshape(&out)
     }
 }
@@ -406,7 +425,7 @@ pub fn slice_backward(g: &Tensor, shape: &[usize], specs: &[SliceSpec]) -> Resul
     let base: usize = specs.iter().zip(&st).map(|(s, &t)| if s.len > 0 { s.start * t } else { 0 }).sum();
     let plan = Plan::new(g.shape(), [specs.iter().zip(&st).map(|(s, &t)| s.step * t).collect()], [base]);
     let storage = crate::with_float!(g.dtype(), "slice", T => {
-        let mut dx = try_filled("slice", shape, numel("slice", shape)?, T::zero())?;
+        let mut dx = try_filled("slice", shape, numel("slice", shape, std::mem::size_of::<T>())?, T::zero())?;
         scatter(&mut dx, &plan, g.storage().as_slice::<T>());
         T::into_storage(dx)
     });
@@ -420,7 +439,7 @@ pub fn slice_backward(g: &Tensor, shape: &[usize], specs: &[SliceSpec]) -> Resul
 pub fn index_select_backward(g: &Tensor, idx: &Tensor, shape: &[usize], dim: usize) -> Result<Tensor> {
     let (outer, size, inner) = split_at_dim(shape, dim);
     let storage = crate::with_float!(g.dtype(), "index_select", T => {
-        let mut dx = try_filled("index_select", shape, numel("index_select", shape)?, T::zero())?;
+        let mut dx = try_filled("index_select", shape, numel("index_select", shape, std::mem::size_of::<T>())?, T::zero())?;
         index::index_add(&mut dx, g.storage().as_slice::<T>(), idx.storage().as_slice::<i64>(), outer, size, inner);
         T::into_storage(dx)
     });

@@ -8,7 +8,7 @@ use crate::kernels::{cross_entropy as ce, embedding as emb, layernorm, softmax a
 use crate::ops::elementwise::fresh;
 use crate::ops::{converted, full};
 use crate::shape::{normalize_dim, numel, split_at_dim};
-use crate::storage::try_filled;
+use crate::storage::{try_filled, try_with_capacity};
 use crate::tensor::Tensor;
 
 /// `n` zeros for a gradient the row kernels accumulate into, zeroed in parallel: for a large fresh buffer (a
@@ -154,8 +154,8 @@ pub fn layer_norm(
     let (wc, bc) = (w.map(|t| converted(t, dt)).transpose()?, b.map(|t| converted(t, dt)).transpose()?);
     let (out, mean, rstd) = crate::with_float!(dt, "layer_norm", T => {
         let mut out = try_filled("layer_norm", x.shape(), x.numel(), T::ZERO)?;
-        let mut mean = vec![T::ZERO; rows];
-        let mut rstd = vec![T::ZERO; rows];
+        let mut mean = try_filled("layer_norm", &[rows], rows, T::ZERO)?;
+        let mut rstd = try_filled("layer_norm", &[rows], rows, T::ZERO)?;
         let (ws, bs) = (wc.as_ref().map(|t| t.storage()), bc.as_ref().map(|t| t.storage()));
         layernorm::layer_norm_forward(&mut out, &mut mean, &mut rstd, x.storage().as_slice::<T>(),
             ws.as_ref().map(|s| s.as_slice::<T>()), bs.as_ref().map(|s| s.as_slice::<T>()), c, eps);
@@ -192,8 +192,8 @@ pub fn layer_norm_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<Vec
     let wc = w.map(|t| converted(t, dt)).transpose()?;
     let (dx, dw, db) = crate::with_float!(dt, "layer_norm", T => {
         let mut dx = zeros("layer_norm", x.shape(), x.numel())?;
-        let mut dw = w.map(|_| vec![T::ZERO; c]);
-        let mut db = b.map(|_| vec![T::ZERO; c]);
+        let mut dw = w.map(|_| try_filled("layer_norm", &[c], c, T::ZERO)).transpose()?;
+        let mut db = b.map(|_| try_filled("layer_norm", &[c], c, T::ZERO)).transpose()?;
         let ws = wc.as_ref().map(|t| t.storage());
         layernorm::layer_norm_backward(&mut dx, dw.as_deref_mut(), db.as_deref_mut(), g.storage().as_slice::<T>(),
             x.storage().as_slice::<T>(),
@@ -248,13 +248,15 @@ pub fn cross_entropy(
     let count = tv.iter().filter(|&&t| t != ignore_index).count();
     let dt = logits.dtype();
     let (losses, lse) = crate::with_float!(dt, op, T => {
-        let mut losses = vec![T::ZERO; n];
-        let mut lse = vec![T::ZERO; n];
+        let mut losses = try_filled(op, &[n], n, T::ZERO)?;
+        let mut lse = try_filled(op, &[n], n, T::ZERO)?;
         if c > 0 {
             ce::cross_entropy_forward(&mut losses, &mut lse, logits.storage().as_slice::<T>(), tv, c, ignore_index,
                 label_smoothing);
         }
-        (losses.into_iter().map(|v| v.to_f64()).collect::<Vec<f64>>(), T::into_storage(lse))
+        let mut as_f64 = try_with_capacity::<f64>(op, &[n], n)?;
+        as_f64.extend(losses.iter().map(|v| v.to_f64()));
+        (as_f64, T::into_storage(lse))
     });
     drop(ts);
     let out = match reduction {
@@ -280,12 +282,13 @@ pub fn cross_entropy_backward(op: &Op, g: &Tensor, inputs: &[Tensor]) -> Result<
     let gv: Vec<f64> = converted(g, DType::F64)?.to_vec::<f64>()?;
     let dloss: Vec<f64> = match reduction {
         Reduction::None => gv,
-        Reduction::Sum => vec![gv[0]; n],
-        Reduction::Mean => vec![gv[0] / *count as f64; n],
+        Reduction::Sum => try_filled("cross_entropy", &[n], n, gv[0])?,
+        Reduction::Mean => try_filled("cross_entropy", &[n], n, gv[0] / *count as f64)?,
     };
     let storage = crate::with_float!(logits.dtype(), "cross_entropy", T => {
         let mut dx = zeros("cross_entropy", logits.shape(), n * c)?;
-        let dl: Vec<T> = dloss.iter().map(|&v| T::from_f64(v)).collect();
+        let mut dl = try_with_capacity::<T>("cross_entropy", &[n], n)?;
+        dl.extend(dloss.iter().map(|&v| T::from_f64(v)));
         if c > 0 {
             ce::cross_entropy_backward(&mut dx, &dl, logits.storage().as_slice::<T>(), lse.storage().as_slice::<T>(),
                 target.storage().as_slice::<i64>(), c, *ignore_index, *label_smoothing);
@@ -323,7 +326,7 @@ pub fn embedding(ids: &Tensor, weight: &Tensor) -> Result<Tensor> {
     let mut shape = ids.shape().to_vec();
     shape.push(c);
     let storage = crate::with_any!(weight.dtype(), T => {
-        let mut out = try_filled(op, &shape, numel(op, &shape)?, T::zero())?;
+        let mut out = try_filled(op, &shape, numel(op, &shape, std::mem::size_of::<T>())?, T::zero())?;
         emb::embedding_forward(&mut out, iv, weight.storage().as_slice::<T>(), c);
         T::into_storage(out)
     });
@@ -370,7 +373,8 @@ pub fn dropout_with(x: &Tensor, p: f64, training: bool, gen: &crate::random::Gen
     }
     let u = crate::ops::creation::rand_with(x.shape(), DType::F64, gen)?;
     let scale = 1.0 / (1.0 - p);
-    let mask: Vec<f64> = u.storage().as_slice::<f64>().iter().map(|&r| if r < p { 0.0 } else { scale }).collect();
-    let mask = Tensor::from_vec(mask, x.shape())?.to_dtype(x.dtype())?;
+    // the mask overwrites the uniform draws in place (`u` is ours alone): no infallible temporary of x's size
+    u.storage_mut().as_mut_slice::<f64>().iter_mut().for_each(|r| *r = if *r < p { 0.0 } else { scale });
+    let mask = u.to_dtype(x.dtype())?;
     x.mul(&mask)
 }

@@ -7,7 +7,18 @@ use crate::dtype::{Element, Float};
 use crate::error::{Error, Result};
 use crate::kernels::lstm;
 use crate::ops::converted;
+use crate::storage::{try_filled, try_with_capacity};
 use crate::tensor::Tensor;
+
+/// Zeroed buffers for the kernel's saved state, allocated fallibly (their sizes come from the user's shapes).
+fn saved_buffers<T: Float>(t: usize, b: usize, h: usize) -> Result<lstm::Saved<T>> {
+    let (g, ch) = lstm::Saved::<T>::lens(t, b, h);
+    Ok(lstm::Saved {
+        gates: try_filled("lstm", &[t, b, 4 * h], g, T::ZERO)?,
+        c: try_filled("lstm", &[t + 1, b, h], ch, T::ZERO)?,
+        h: try_filled("lstm", &[t + 1, b, h], ch, T::ZERO)?,
+    })
+}
 
 fn dims(
     x: &Tensor,
@@ -64,10 +75,11 @@ pub fn lstm(
     let storage = crate::with_float!(dt, "lstm", T => {
         let (xs, hs, cs, wis, whs) = (x.storage(), h0c.storage(), c0c.storage(), wih.storage(), whh.storage());
         let bs = bc.as_ref().map(|b| b.storage());
-        let saved = lstm::forward::<T>(xs.as_slice(), hs.as_slice(), cs.as_slice(), wis.as_slice(), whs.as_slice(),
+        let mut saved = saved_buffers::<T>(t, b, h)?;
+        lstm::forward::<T>(&mut saved, xs.as_slice(), hs.as_slice(), cs.as_slice(), wis.as_slice(), whs.as_slice(),
             bs.as_ref().map(|s| s.as_slice::<T>()), t, b, i, h);
         let bh = b * h;
-        let mut out = Vec::with_capacity((t + 2) * bh);
+        let mut out = try_with_capacity("lstm", &[t + 2, b, h], (t + 2) * bh)?;
         out.extend_from_slice(&saved.h[bh..]);
         out.extend_from_slice(&saved.h[t * bh..]);
         out.extend_from_slice(&saved.c[t * bh..]);
@@ -97,12 +109,15 @@ pub fn lstm_backward(g: &Tensor, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>
     let grads: [crate::storage::Storage; 6] = crate::with_float!(dt, "lstm", T => {
         let (xs, hs, cs, wis, whs, gs) = (x.storage(), h0c.storage(), c0c.storage(), wih.storage(), whh.storage(), gc.storage());
         let bs = bc.as_ref().map(|b| b.storage());
-        let saved = lstm::forward::<T>(xs.as_slice(), hs.as_slice(), cs.as_slice(), wis.as_slice(), whs.as_slice(),
+        let mut saved = saved_buffers::<T>(t, b, h)?;
+        lstm::forward::<T>(&mut saved, xs.as_slice(), hs.as_slice(), cs.as_slice(), wis.as_slice(), whs.as_slice(),
             bs.as_ref().map(|s| s.as_slice::<T>()), t, b, i, h);
         let gv = gs.as_slice::<T>();
-        let (mut dx, mut dh0, mut dc0) = (vec![T::ZERO; t * b * i], vec![T::ZERO; bh], vec![T::ZERO; bh]);
-        let (mut dwih, mut dwhh, mut db) = (vec![T::ZERO; 4 * h * i], vec![T::ZERO; 4 * h * h], vec![T::ZERO; 4 * h]);
-        lstm::backward::<T>(&mut dx, &mut dh0, &mut dc0, &mut dwih, &mut dwhh, &mut db, &gv[..t * bh],
+        let z = |shape: &[usize]| try_filled("lstm", shape, shape.iter().product(), T::ZERO);
+        let (mut dx, mut dh0, mut dc0) = (z(&[t, b, i])?, z(&[b, h])?, z(&[b, h])?);
+        let (mut dwih, mut dwhh, mut db) = (z(&[4 * h, i])?, z(&[4 * h, h])?, z(&[4 * h])?);
+        let mut dgates = z(&[t, b, 4 * h])?;
+        lstm::backward::<T>(&mut dgates, &mut dx, &mut dh0, &mut dc0, &mut dwih, &mut dwhh, &mut db, &gv[..t * bh],
             &gv[t * bh..(t + 1) * bh], &gv[(t + 1) * bh..], &saved, xs.as_slice(), wis.as_slice(), whs.as_slice(), t, b, i, h);
         [dx, dh0, dc0, dwih, dwhh, db].map(T::into_storage)
     });

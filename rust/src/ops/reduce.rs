@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::kernels::reduce as k;
 use crate::ops::converted;
 use crate::shape::{normalize_dim, normalize_dims, split_at_dim};
-use crate::storage::try_filled;
+use crate::storage::{try_filled, try_with_capacity};
 use crate::tensor::Tensor;
 
 /// Sum `data` (of `shape`) over the sorted `dims`, keeping them as size 1.
@@ -32,14 +32,22 @@ fn sum_raw<T: Element>(
         let outer: usize = cur_shape[..lo].iter().product();
         let r: usize = cur_shape[lo..=hi].iter().product();
         let inner: usize = cur_shape[hi + 1..].iter().product();
-        let mut out = try_filled("sum", shape, outer * inner, T::zero())?;
-        f(&mut out, cur.as_deref().unwrap_or(data), outer, r, inner);
         for s in &mut cur_shape[lo..=hi] {
             *s = 1;
         }
+        // (an allocation error names this pass's result shape, with the reduced dims kept as 1)
+        let mut out = try_filled("sum", &cur_shape, outer * inner, T::zero())?;
+        f(&mut out, cur.as_deref().unwrap_or(data), outer, r, inner);
         cur = Some(out);
     }
-    Ok(cur.unwrap_or_else(|| data.to_vec()))
+    match cur {
+        Some(v) => Ok(v),
+        None => {
+            let mut v = try_with_capacity("sum", shape, data.len())?;
+            v.extend_from_slice(data);
+            Ok(v)
+        }
+    }
 }
 
 fn reduced_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> Vec<usize> {

@@ -38,7 +38,7 @@ fn by_rows(
 ) -> Result<(Tensor, Tensor)> {
     let mut shape = xt.shape().to_vec();
     *shape.last_mut().expect("rows_last gives at least one dim") = k;
-    let n = numel(op, &shape)?;
+    let n = numel(op, &shape, xt.dtype().size())?;
     let mut idx = try_filled(op, &shape, n, 0i64)?;
     let mut vals = crate::with_any!(xt.dtype(), T => T::into_storage(try_filled(op, &shape, n, T::zero())?));
     kernel(&mut vals, &mut idx);

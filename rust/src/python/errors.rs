@@ -24,7 +24,6 @@ pub fn to_py(e: Error) -> PyErr {
         Error::Autograd { .. } => bigcore_error(py, "AutogradError", msg),
         Error::Unsupported { .. } => PyNotImplementedError::new_err(msg),
         Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
-        Error::Io(io) => PyErr::from(io),
     })
 }
 

@@ -10,7 +10,9 @@ use crate::error::Error;
 use crate::kernels::gelu::Gelu;
 use crate::ops::{self, creation::shape_from_i64, linalg, nn, Cmp};
 use crate::tensor::Tensor;
+use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt};
 
 type P<'py> = PyRef<'py, PyTensor>;
 type G<'py> = PyRef<'py, super::random::PyGenerator>;
@@ -323,16 +325,55 @@ fn dropout(py: Python<'_>, x: P<'_>, p: f64, training: bool, generator: Option<G
     run(py, "dropout", move || nn::dropout_with(&x, p, training, &g))
 }
 
-#[pyfunction]
-fn full(py: Python<'_>, shape: Vec<i64>, value: f64, dt: &str) -> PyResult<PyTensor> {
-    let (s, dt) = (shape_from_i64("full", &shape).map_err(to_py)?, dtype(dt)?);
-    run(py, "full", move || ops::full(&s, value, dt))
+/// A Python int (not a bool) as an exact int64: `OverflowError` beyond int64, as PyTorch.
+fn exact_int(v: &Bound<'_, PyAny>) -> Option<PyResult<i64>> {
+    (v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>()).then(|| v.extract::<i64>())
 }
 
+/// A float for an int64 tensor: one outside int64's range (NaN and the infinities too) is an `OverflowError`
+/// instead of a saturated or zero value.
+fn float_for_i64(op: &str, v: f64) -> PyResult<f64> {
+    // -2**63 is exact in f64 and in range; 2**63 is the first value above it
+    if v.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
+        return Err(PyOverflowError::new_err(format!("{op}: value {v} cannot be converted to int64 without overflow")));
+    }
+    Ok(v)
+}
+
+/// `value` may be a Python int (exact in an int64 tensor) or float.
 #[pyfunction]
-fn arange(py: Python<'_>, start: f64, end: f64, step: f64, dt: &str) -> PyResult<PyTensor> {
+fn full(py: Python<'_>, shape: Vec<i64>, value: &Bound<'_, PyAny>, dt: &str) -> PyResult<PyTensor> {
+    let (s, dt) = (shape_from_i64("full", &shape).map_err(to_py)?, dtype(dt)?);
+    if dt == DType::I64 {
+        if let Some(v) = exact_int(value) {
+            let v = v?;
+            return run(py, "full", move || ops::creation::full_i64(&s, v));
+        }
+        let v = float_for_i64("full", value.extract::<f64>()?)?;
+        return run(py, "full", move || ops::full(&s, v, dt));
+    }
+    let v: f64 = value.extract()?;
+    run(py, "full", move || ops::full(&s, v, dt))
+}
+
+/// Integer bounds of an int64 `arange` are computed exactly; anything else in f64.
+#[pyfunction]
+fn arange(
+    py: Python<'_>,
+    start: &Bound<'_, PyAny>,
+    end: &Bound<'_, PyAny>,
+    step: &Bound<'_, PyAny>,
+    dt: &str,
+) -> PyResult<PyTensor> {
     let dt = dtype(dt)?;
-    run(py, "arange", move || ops::arange(start, end, step, dt))
+    if dt == DType::I64 {
+        if let (Some(a), Some(b), Some(c)) = (exact_int(start), exact_int(end), exact_int(step)) {
+            let (a, b, c) = (a?, b?, c?);
+            return run(py, "arange", move || ops::creation::arange_i64(a, b, c));
+        }
+    }
+    let (a, b, c): (f64, f64, f64) = (start.extract()?, end.extract()?, step.extract()?);
+    run(py, "arange", move || ops::arange(a, b, c, dt))
 }
 
 #[pyfunction]
@@ -371,11 +412,11 @@ fn set_rng_state(state: Vec<u64>) -> PyResult<()> {
 /// A random permutation of `0..n` from the seeded generator (or `generator`).
 #[pyfunction]
 #[pyo3(signature = (n, generator=None))]
-fn randperm(n: i64, generator: Option<G<'_>>) -> PyResult<PyTensor> {
+fn randperm(py: Python<'_>, n: i64, generator: Option<G<'_>>) -> PyResult<PyTensor> {
     let n = usize::try_from(n)
         .map_err(|_| to_py(Error::invalid("randperm", format!("n must be non-negative, got {n}"))))?;
-    let v = crate::random::randperm_with(n, &chosen(generator));
-    Tensor::from_vec(v, &[n]).map(PyTensor::from).map_err(to_py)
+    let g = chosen(generator);
+    run(py, "randperm", move || Tensor::from_vec(crate::random::randperm_with(n, &g)?, &[n]))
 }
 
 #[pyfunction]

@@ -192,7 +192,7 @@ fn split(len: usize, parts: usize, unit: usize) -> usize {
 fn grid<T: Kernel>(simd: Simd, threads: usize, m: usize, n: usize, k: usize) -> (usize, usize) {
     let (mr, nr) = microkernel::tile::<T>(simd);
     // about 0.5 MFLOP (several microseconds) per thread, so a region's ~1 µs hand-off stays small
-    let by_work = (m * n * k / (parallel::MIN_PARALLEL * 8)).max(1);
+    let by_work = (m.saturating_mul(n).saturating_mul(k) / (parallel::MIN_PARALLEL * 8)).max(1);
     let t = threads.min(by_work).min(m.div_ceil(mr) * n.div_ceil(nr)).max(1);
     let mut best = (1, t, usize::MAX);
     for tr in (1..=t).filter(|tr| t % tr == 0) {
