@@ -1,7 +1,7 @@
 //! numpy in and out: one copy each way. Any numpy layout comes in (non-contiguous, Fortran, negative strides);
 //! a fresh C-contiguous array goes out.
 
-use super::errors::to_py;
+use super::errors::{detached, to_py};
 use super::tensor::PyTensor;
 use crate::dtype::DType;
 use crate::error::Error;
@@ -42,7 +42,8 @@ fn from_numpy(a: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
 }
 
 fn out<'py, T: numpy::Element + crate::Element>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
-    let v = t.to_vec::<T>().map_err(to_py)?;
+    // the copy (and the page faults of a fresh buffer, the larger cost for big tensors) runs without the GIL
+    let v = detached(py, "numpy", || t.to_vec::<T>())?;
     Ok(PyArray1::from_vec(py, v).reshape(t.shape())?.into_any())
 }
 
