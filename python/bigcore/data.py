@@ -76,8 +76,9 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None):
-        if batch_size is None or int(batch_size) <= 0:
-            raise ValueError(f"batch_size should be a positive integer, got {batch_size}")
+        # PyTorch: an int (numpy ints too), never a float silently truncated nor a bool
+        if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+            raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size!r}")
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         self.collate_fn = collate_fn or default_collate
