@@ -339,6 +339,12 @@ def step_binary(data, prog, rng):
         # engine bug: x = tensor(0.0, requires_grad=True); (x ** 0).backward() gives x.grad nan, PyTorch 0
         # (issue 13 item 4, fixed on the engine side; drop this exclusion once that lands). Reported for issue 13.
         return
+    if op == "pow" and a.node is not None and a.t.dtype is F64 and bdt is F32 and j is not None:
+        # engine bug: a float64 base's gradient with a float32 exponent tensor has float32 error (b - 1 taken in
+        # float32): x = tensor(0.012532220110462955, float64, requires_grad=True);
+        # (x ** tensor(-0.19867188, float32)).backward() gives -37.84222064, exactly -37.84223052 (2.6e-7
+        # relative; a float64 exponent gives it exactly). Reported for issue 13.
+        return
     if shape is None:
         expect = fail(ValueError, why="(shapes do not broadcast)")
     else:
