@@ -328,3 +328,15 @@ def test_data_loader_batch_size_must_be_a_positive_int(bad):
     with pytest.raises(ValueError, match="batch_size"):
         bigcore.data.DataLoader(ds, batch_size=bad)
     assert len(bigcore.data.DataLoader(ds, batch_size=np.int64(4))) == 2
+
+
+def test_a_checkpoint_missing_a_section_is_a_value_error_naming_it(tmp_path):
+    # found by tests/test_fuzz_files.py: a damaged key name made load_checkpoint raise KeyError: 'optimizer'
+    m = nn.Linear(2, 2)
+    opt = bigcore.optim.AdamW(m.parameters())
+    bigcore.save({"model": m.state_dict(), "rng": bigcore.get_rng_state(), "step": 1, "extra": {}}, tmp_path / "ck")
+    with pytest.raises(ValueError, match="ck.*no optimizer state"):
+        bigcore.io.load_checkpoint(tmp_path / "ck", m, opt)
+    bigcore.save({"model": m.state_dict(), "rng": [1, 2], "step": 1, "extra": {}}, tmp_path / "ck")
+    with pytest.raises(ValueError, match="damaged training checkpoint.*'rng'"):
+        bigcore.io.load_checkpoint(tmp_path / "ck", m)

@@ -185,9 +185,9 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, strict=True):
     if not isinstance(ck, dict) or "model" not in ck or "rng" not in ck:
         raise ValueError(f"{name} is a bigcore file but not a training checkpoint")
     _check_checkpoint(ck, name)
-    if optimizer is not None and ck["optimizer"] is None:
+    if optimizer is not None and ck.get("optimizer") is None:
         raise ValueError(f"{name} holds no optimizer state")
-    if scheduler is not None and ck["scheduler"] is None:
+    if scheduler is not None and ck.get("scheduler") is None:
         raise ValueError(f"{name} holds no scheduler state")
     tok = None
     if ck.get("tokenizer") is not None:
