@@ -127,9 +127,8 @@ class Model(Module):
         ``validation_split`` holds out that fraction of the samples (the last ones, before shuffling, as Keras
         does: the first ``floor(n * (1 - validation_split))`` train); too few samples to leave both parts
         non-empty is a ValueError before any training, as in Keras. ``validation_data=(x_val, y_val)`` gives them
-        explicitly. ``shuffle`` reorders the training
-        samples every epoch with bigcore's seeded generator. ``verbose``: 0 silent, 1 progress bar, 2 one line
-        per epoch.
+        explicitly. ``shuffle`` reorders the training samples every epoch with bigcore's seeded generator.
+        ``verbose``: 0 silent, 1 progress bar, 2 one line per epoch.
         """
         x, y = _as_tensor(x), _as_tensor(y)
         if x is None or y is None:
