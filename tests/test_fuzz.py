@@ -34,6 +34,9 @@ LONG = os.environ.get("BIGCORE_FUZZ") == "long"
 PROGRAMS = settings(max_examples=20000 if LONG else 2000, deadline=None, derandomize=not LONG,
                     suppress_health_check=list(HealthCheck))
 
+#: the references meet NaN and infinity on purpose (log of negatives, division by zero)
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
 #: the exception types bigcore documents; anything else escaping an op is a bug
 DOCUMENTED = (ValueError, IndexError, TypeError, RuntimeError, MemoryError, OverflowError)
 
