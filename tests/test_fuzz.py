@@ -235,10 +235,6 @@ def step_unary(data, prog, rng):
     i, x = pick(data, prog, "operand")
     what = f"x{len(prog.pool)} = x{i}.{op}()"
     xv, dt = x.values, x.t.dtype
-    if op == "abs" and x.node is not None and np.isnan(xv).any():
-        # engine bug: abs's backward drops a NaN gradient at a NaN input: x = tensor(-1.0, requires_grad=True);
-        # x.log().abs().exp().backward() gives x.grad -0.0, PyTorch's grad * sgn(x) gives nan. Reported for issue 13.
-        return
     if op == "neg" and dt is B:
         expect = fail(TypeError, why="(negating a bool tensor is an error in PyTorch)")
     elif is_float(dt):
@@ -263,8 +259,17 @@ def step_unary(data, prog, rng):
         output(prog, out, [x], lambda g: [-g], out.dtype)
     elif op == "relu":
         output(prog, out, [x], lambda g, xd=xd: [np.where(xd > 0, g, 0.0)], out.dtype)  # see _clamp_backward
-    elif op == "abs":  # PyTorch's sign kernel, (0 < x) - (x < 0): 0 at NaN (numpy's sign is NaN there)
-        output(prog, out, [x], lambda g, xd=xd: [g * ((0 < xd).astype(float) - (xd < 0))], out.dtype)
+    elif op == "abs":  # PyTorch's grad * sgn(x), sgn by its kernel (0 < x) - (x < 0): 0 at 0 and at NaN
+        def backward(g, xd=xd):
+            if (~np.isfinite(g) & ((xd == 0) | np.isnan(xd))).any():
+                # engine bug: abs's backward selects where PyTorch multiplies, dropping a NaN or infinite gradient
+                # at x = 0 or NaN: x = tensor(-1.0, float64, requires_grad=True); x.log().abs().exp().backward()
+                # gives x.grad -0.0, PyTorch nan; y = tensor(0.0, ...); y.abs().log().backward() gives 0, PyTorch
+                # nan (inf * 0). Reported for issue 13.
+                prog.grad_unchecked = True
+            return [g * ((0 < xd).astype(float) - (xd < 0))]
+
+        output(prog, out, [x], backward, out.dtype)
     else:
         output(prog, out, [x], lambda g, xd=xd, bwd=REF[op][1]: list(bwd(g, xd)), out.dtype)
 
