@@ -78,8 +78,9 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, sampler=None):
-        if batch_size is None or int(batch_size) <= 0:
-            raise ValueError(f"batch_size should be a positive integer, got {batch_size}")
+        # PyTorch: an int (numpy ints too), never a float silently truncated nor a bool
+        if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+            raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size!r}")
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         self.dataset, self.batch_size = dataset, int(batch_size)

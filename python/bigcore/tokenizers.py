@@ -9,21 +9,41 @@ pre-tokenization, or read from GPT-2's files, so ids match GPT-2's own. bigcore 
 """
 
 import json
+import numbers
 import os
 
 import numpy as np
 
+from . import _atomic
 from ._tensor import Tensor
-from .errors import OutOfRangeError
+from .errors import DTypeError, OutOfRangeError
 
 _FORMAT_KEY = "bigcore_tokenizer"  # marks a JSON file written by Tokenizer.save (BPE writes tokenizer.json)
 
 
+def _as_text(text, who):
+    if not isinstance(text, str):
+        raise TypeError(f"{who}.encode expects a str, got {type(text).__name__}")
+    return text
+
+
 def _as_ids(ids):
-    """A list of Python ints from a list, numpy array or bigcore tensor of ids."""
+    """A list of Python ints from a 1-d list, numpy array or bigcore tensor of ids.
+
+    Raises:
+        TypeError (``bigcore.DTypeError``): an id that is not an integer (a float, a bool, a nested list), or
+            ids that are not a sequence.
+    """
     if isinstance(ids, (Tensor, np.ndarray)):
         ids = ids.tolist()
-    return [int(i) for i in ids]
+    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+        raise DTypeError(f"decode expects a sequence of integer token ids, got {type(ids).__name__}")
+    out = []
+    for i in ids:
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, numbers.Integral):
+            raise DTypeError(f"token ids must be integers, got {type(i).__name__} ({i!r})")
+        out.append(int(i))
+    return out
 
 
 class Tokenizer:
@@ -123,6 +143,7 @@ class CharTokenizer(Tokenizer):
         Raises:
             ValueError: a character outside the vocabulary, without ``unk_token``.
         """
+        text = _as_text(text, "CharTokenizer")
         index = self.index
         unk = self.unk_token_id
         if unk is not None:
@@ -167,7 +188,8 @@ class ByteTokenizer(Tokenizer):
         return 256
 
     def encode(self, text):
-        return list(text.encode("utf-8"))
+        """The UTF-8 bytes of ``text``; a lone surrogate (not encodable) is a ValueError."""
+        return list(_as_text(text, "ByteTokenizer").encode("utf-8"))
 
     def decode(self, ids):
         """Raises IndexError (``bigcore.OutOfRangeError``) for an id outside 0..255."""
@@ -302,7 +324,7 @@ class BPETokenizer(Tokenizer):
         return self.tokenizer.token_to_id(self.EOS)
 
     def encode(self, text):
-        return self.tokenizer.encode(text, add_special_tokens=False).ids
+        return self.tokenizer.encode(_as_text(text, "BPETokenizer"), add_special_tokens=False).ids
 
     def decode(self, ids):
         """Raises IndexError (``bigcore.OutOfRangeError``) for an id outside ``[0, vocab_size)``."""
@@ -327,16 +349,29 @@ def from_state_dict(state):
     Example::
 
         tok2 = bigcore.tokenizers.from_state_dict(tok.state_dict())
+
+    Raises:
+        ValueError: not a tokenizer state, or a damaged one (a checkpoint's bytes changed).
     """
     from tokenizers import Tokenizer as HFTokenizer
 
     kind = state.get("kind") if isinstance(state, dict) else None
     if kind == "char":
-        return CharTokenizer(state["chars"], unk_token=state.get("unk_token"))
+        chars, unk = state.get("chars"), state.get("unk_token")
+        if not isinstance(chars, str) or not (unk is None or isinstance(unk, str)):
+            raise ValueError("a damaged char tokenizer state: 'chars' must be a string, 'unk_token' a string or None")
+        return CharTokenizer(chars, unk_token=unk)
     if kind == "byte":
         return ByteTokenizer()
     if kind == "bpe":
-        return BPETokenizer(HFTokenizer.from_str(state["tokenizer_json"]))
+        text = state.get("tokenizer_json")
+        if not isinstance(text, str):
+            raise ValueError("a damaged BPE tokenizer state: 'tokenizer_json' must be a string")
+        try:
+            tok = HFTokenizer.from_str(text)
+        except Exception as e:  # the library raises a bare Exception for malformed JSON
+            raise ValueError(f"a damaged BPE tokenizer state: {e}") from None
+        return BPETokenizer(tok)
     raise ValueError(f"not a bigcore tokenizer state (kind {kind!r}; expected 'char', 'byte' or 'bpe')")
 
 
@@ -371,7 +406,7 @@ def load(path):
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ValueError(f"{path!r} is not a tokenizer file (not JSON: {e})") from None
     if isinstance(data, dict) and _FORMAT_KEY in data:
         try:
@@ -389,15 +424,8 @@ def _must_exist(path):
 
 
 def _write_atomically(path, text):
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    data = text.encode("utf-8")
+    _atomic.write_atomically(path, lambda fd: _atomic.write_all(fd, data))
 
 
 __all__ = ["Tokenizer", "CharTokenizer", "ByteTokenizer", "BPETokenizer", "from_state_dict", "load"]

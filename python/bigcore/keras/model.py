@@ -5,6 +5,8 @@ Layers with inferred sizes are built by a first forward pass when ``fit`` (or ``
 optimizer is bound to the parameters then.
 """
 
+import math
+
 import numpy as np
 
 from .. import _core
@@ -123,9 +125,10 @@ class Model(Module):
         their ``"val_"`` forms to one value per epoch.
 
         ``validation_split`` holds out that fraction of the samples (the last ones, before shuffling, as Keras
-        does); ``validation_data=(x_val, y_val)`` gives them explicitly. ``shuffle`` reorders the training
-        samples every epoch with bigcore's seeded generator. ``verbose``: 0 silent, 1 progress bar, 2 one line
-        per epoch.
+        does: the first ``floor(n * (1 - validation_split))`` train); too few samples to leave both parts
+        non-empty is a ValueError before any training, as in Keras. ``validation_data=(x_val, y_val)`` gives them
+        explicitly. ``shuffle`` reorders the training samples every epoch with bigcore's seeded generator.
+        ``verbose``: 0 silent, 1 progress bar, 2 one line per epoch.
         """
         x, y = _as_tensor(x), _as_tensor(y)
         if x is None or y is None:
@@ -136,11 +139,22 @@ class Model(Module):
         if validation_data is None and validation_split:
             if not 0 < validation_split < 1:
                 raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-            cut = n - int(n * validation_split)
+            cut = int(math.floor(n * (1.0 - validation_split)))  # Keras 3's split point
+            if cut == 0 or cut == n:
+                raise ValueError(f"Training data contains {n} samples, which is not sufficient to split it into a "
+                                 f"validation and training set as specified by `validation_split={validation_split}`. "
+                                 "Either provide more data, or a different value for the `validation_split` argument.")
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
             n = cut
         if n == 0:
             raise ValueError("no training samples")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a tuple (x_val, y_val)")
+            validation_data = tuple(map(_as_tensor, validation_data))
+            if len(validation_data[0]) == 0 or len(validation_data[0]) != len(validation_data[1]):
+                raise ValueError(f"validation_data needs at least one sample and as many x as y, got "
+                                 f"{len(validation_data[0])} and {len(validation_data[1])}")
         if batch_size is None or batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self._build(x)
@@ -175,7 +189,7 @@ class Model(Module):
                     cb.on_train_batch_end(step, logs)
             logs = {**{k: v / n for k, v in sums.items()}, "loss": total / n}
             if validation_data is not None:
-                vals = self._evaluate(*map(_as_tensor, validation_data), batch_size)
+                vals = self._evaluate(*validation_data, batch_size)
                 logs.update({f"val_{k}": v for k, v in vals.items()})
             bar.finish(logs)
             for cb in cbs:
