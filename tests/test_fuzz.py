@@ -346,10 +346,6 @@ def step_binary(data, prog, rng):
         bv, bdt, bshape, bnode, bname, other = b.values, b.t.dtype, b.t.shape, b.node, f"x{j}", b.t
     what = f"x{len(prog.pool)} = x{i} {op} {bname}"
     shape = broadcast(a.t.shape, bshape)
-    if op == "pow" and a.node is not None and shape is not None and np.any((a.values == 0) & (np.asarray(bv) == 0)):
-        # engine bug: x = tensor(0.0, requires_grad=True); (x ** 0).backward() gives x.grad nan, PyTorch 0
-        # (issue 13 item 4, fixed on the engine side; drop this exclusion once that lands). Reported for issue 13.
-        return
     if op == "pow" and a.node is not None and a.t.dtype is F64 and bdt is F32 and j is not None:
         # engine bug: a float64 base's gradient with a float32 exponent tensor has float32 error (b - 1 taken in
         # float32): x = tensor(0.012532220110462955, float64, requires_grad=True);
