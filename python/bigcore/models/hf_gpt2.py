@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from .._atomic import write_all, write_atomically
 from .gpt import GPTConfig
 
 CONFIG_NAME = "config.json"
@@ -174,7 +175,7 @@ def trunk_to_hf(state, bias, dtype):
 def write_pretrained(path, config, tensors, dtype, **config_extra):
     """Write ``config.json`` (GPT2Config's keys) and ``model.safetensors`` (``{"format": "pt"}`` metadata, which
     transformers requires) into the directory ``path``, each file replaced atomically."""
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save as safetensors_bytes
 
     path = os.fspath(path)
     if os.path.exists(path) and not os.path.isdir(path):
@@ -191,23 +192,10 @@ def write_pretrained(path, config, tensors, dtype, **config_extra):
         "bos_token_id": 50256 if gpt2_vocab else None, "eos_token_id": 50256 if gpt2_vocab else None,
         **config_extra,
     }
-    _replace(os.path.join(path, WEIGHTS_NAME), lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
-
-    def write_config(tmp):
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(hf, f, indent=2)
-
-    _replace(os.path.join(path, CONFIG_NAME), write_config)
-
-
-def _replace(target, write):
-    tmp = f"{target}.tmp-{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    weights = safetensors_bytes(tensors, metadata={"format": "pt"})
+    write_atomically(os.path.join(path, WEIGHTS_NAME), lambda fd: write_all(fd, weights))
+    config_bytes = json.dumps(hf, indent=2).encode("utf-8")
+    write_atomically(os.path.join(path, CONFIG_NAME), lambda fd: write_all(fd, config_bytes))
 
 
 def load_gpt(cls, path, dtype=None, dropout=0.0):
