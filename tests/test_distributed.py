@@ -374,3 +374,33 @@ def test_gradient_buckets_pack_and_unpack_in_place():
         _core.pack([a._c, b._c], np.zeros(5, np.float64))
     with pytest.raises(bigcore.DTypeError, match="in one buffer"):
         _core.pack([a._c, bigcore.tensor([1])._c], np.zeros(5, np.float32))
+
+
+def test_keras_fit_distribute_equals_one_process(tmp_path):
+    # 2 ranks, a global batch of 7 (rows split 4/3, the last batch 2 rows: 1/1) against the same fit in one process
+    outs = run_ranks(tmp_path, """
+        from bigcore import keras
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((23, 6)).astype(np.float32)
+        y = rng.integers(0, 3, 23)
+        def model():
+            bigcore.manual_seed(11)
+            m = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+            m.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+            return m
+        a = model()
+        h = a.fit(x, y, batch_size=7, epochs=3, shuffle=False, verbose=0, distribute=True,
+                  callbacks=[keras.callbacks.ModelCheckpoint(f"{sys.argv[1]}/ck-rank{rank}-{{epoch}}.safetensors")])
+        dist.destroy_process_group()
+        b = model()
+        g = b.fit(x, y, batch_size=7, epochs=3, shuffle=False, verbose=0)
+        say("loss", np.allclose(h.history["loss"], g.history["loss"], rtol=1e-5),
+            np.allclose(h.history["accuracy"], g.history["accuracy"]))
+        say("weights", max(float(np.abs(p.numpy() - q.numpy()).max()) for p, q in zip(a.parameters(), b.parameters())) < 1e-5)
+        h2 = a.fit(x, y, batch_size=7, epochs=1, shuffle=True, verbose=0, distribute=True)
+        say("shuffled", np.isfinite(h2.history["loss"][0]))
+    """)
+    assert outs == ["loss True True\nweights True\nshuffled True\n"] * 2
+    written = sorted(p.name for p in tmp_path.glob("ck-*"))
+    assert written == ["ck-rank0-1.safetensors", "ck-rank0-2.safetensors", "ck-rank0-3.safetensors"]

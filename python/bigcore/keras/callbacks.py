@@ -107,6 +107,10 @@ class ModelCheckpoint(Callback):
             if not (value < self.best if self.mode == "min" else value > self.best):
                 return
             self.best = value
+        from .. import distributed
+
+        if distributed.is_initialized() and distributed.get_rank() != 0:
+            return  # data-parallel: every rank holds the same weights; rank 0 writes them
         path = self.filepath.format(epoch=epoch + 1, **logs)
         save(self.model.state_dict(), path)
         if self.verbose:

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _core
 from .._creation import tensor
+from .._random import Generator
 from .._tensor import Tensor, _wrap
 from ..autograd import no_grad
 from ..nn import Module
@@ -98,8 +99,8 @@ class Model(Module):
 
     # ----- batches -----
     @staticmethod
-    def _batches(n, batch_size, shuffle):
-        order = _wrap(_core.randperm(n)).numpy() if shuffle else np.arange(n)
+    def _batches(n, batch_size, shuffle, generator=None):
+        order = _wrap(_core.randperm(n, generator and generator._g)).numpy() if shuffle else np.arange(n)
         for start in range(0, n, batch_size):
             yield order[start : start + batch_size]
 
@@ -108,6 +109,36 @@ class Model(Module):
         pred = self(xb)
         loss = self.loss(yb, pred)
         loss.backward()
+        self.optimizer.step()
+        return loss, pred
+
+    def _step_distributed(self, xb, yb, share):
+        """One data-parallel step: this rank's rows (``share`` of the global batch's rows, perhaps none), its
+        loss weighted by that share, the gradients summed over the ranks in one all-reduce, then the update.
+        Returns this rank's loss (None without rows) and predictions."""
+        from mpi4py import MPI
+
+        from .. import distributed
+
+        self.optimizer.zero_grad()
+        loss = pred = None
+        if len(xb):
+            pred = self(xb)
+            loss = self.loss(yb, pred)
+            (loss * share).backward()
+        params = [p for p in self.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = p.detach() * 0
+        grads = [p.grad._c for p in params]
+        size = sum(p.numel() for p in params)
+        buffer = getattr(self, "_grad_buffer", None)
+        if buffer is None or len(buffer) != size:  # kept across steps: fresh pages every step cost more
+            buffer = np.empty(size, params[0].dtype.numpy)
+            object.__setattr__(self, "_grad_buffer", buffer)
+        _core.pack(grads, buffer)
+        distributed._comm().Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
+        _core.unpack(buffer, grads)
         self.optimizer.step()
         return loss, pred
 
@@ -120,7 +151,7 @@ class Model(Module):
 
     # ----- training -----
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0):
+            validation_data=None, shuffle=True, initial_epoch=0, distribute=False):
         """Train for ``epochs`` epochs; returns a ``History`` whose ``.history`` maps ``"loss"``, each metric and
         their ``"val_"`` forms to one value per epoch.
 
@@ -129,6 +160,13 @@ class Model(Module):
         non-empty is a ValueError before any training, as in Keras. ``validation_data=(x_val, y_val)`` gives them
         explicitly. ``shuffle`` reorders the training samples every epoch with bigcore's seeded generator.
         ``verbose``: 0 silent, 1 progress bar, 2 one line per epoch.
+
+        ``distribute=True`` trains data-parallel over MPI (``mpirun -n 4 python train.py``; needs
+        ``pip install "bigcore[mpi]"``; joins ``bigcore.distributed``'s process group if the script has not):
+        every rank passes the same data; ``batch_size`` is the global batch, of which each rank computes every
+        world-size-th row; the gradients are summed over the ranks weighted by their rows, so the run equals one
+        process's. Rank 0's weights are broadcast first, only rank 0 prints, the logs are global, and
+        ``ModelCheckpoint`` writes on rank 0 alone.
         """
         x, y = _as_tensor(x), _as_tensor(y)
         if x is None or y is None:
@@ -158,6 +196,20 @@ class Model(Module):
         if batch_size is None or batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self._build(x)
+        rank, world = 0, 1
+        if distribute:
+            from .. import distributed
+
+            if not distributed.is_initialized():
+                distributed.init_process_group("mpi")
+            rank, world = distributed.get_rank(), distributed.get_world_size()
+            with no_grad():
+                for t in list(self.parameters()) + list(self.buffers()):
+                    distributed.broadcast(t, 0)
+            comm = distributed._comm()
+            order_gen = Generator().manual_seed(comm.bcast(int(_core.randint(0, 2**62, [], "int64").item())))
+            if rank != 0:
+                verbose = 0
         history = callbacks_module.History()
         cbs = list(callbacks or []) + [history]
         history.params = {"epochs": epochs, "steps": -(-n // batch_size), "verbose": verbose}
@@ -175,13 +227,28 @@ class Model(Module):
             bar = ProgressBar(steps, verbose)
             self.train()
             total, sums = 0.0, {}
-            for step, idx in enumerate(self._batches(n, batch_size, shuffle)):
+            batches = self._batches(n, batch_size, shuffle, order_gen if world > 1 else None)
+            for step, idx in enumerate(batches):
                 for cb in cbs:
                     cb.on_train_batch_begin(step)
-                xb, yb = x[idx], y[idx]
-                loss, pred = self._step(xb, yb)
-                total += loss.item() * len(idx)
-                self._metric_sums(yb, pred, sums)
+                if world == 1:
+                    xb, yb = x[idx], y[idx]
+                    loss, pred = self._step(xb, yb)
+                    total += loss.item() * len(idx)
+                    self._metric_sums(yb, pred, sums)
+                else:
+                    mine = idx[rank::world]
+                    xb, yb = x[mine], y[mine]
+                    loss, pred = self._step_distributed(xb, yb, len(mine) / len(idx))
+                    part = {}
+                    if loss is not None:
+                        self._metric_sums(yb, pred, part)
+                    names = [name for name, _ in self.compiled_metrics]
+                    mine_sums = [loss.item() * len(mine) if loss is not None else 0.0] + [part.get(k, 0.0) for k in names]
+                    every = comm.allreduce(np.array(mine_sums, np.float64))  # the global batch's sums
+                    total += float(every[0])
+                    for k, v in zip(names, every[1:]):
+                        sums[k] = sums.get(k, 0.0) + float(v)
                 seen = min((step + 1) * batch_size, n)
                 logs = {**{k: v / seen for k, v in sums.items()}, "loss": total / seen}
                 bar.update(step + 1, logs)
