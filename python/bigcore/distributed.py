@@ -157,6 +157,18 @@ def _check(tensor, what):
         raise DTypeError(f"{what}: tensors of {tensor.dtype} cannot be communicated (float32, float64, int64)")
 
 
+def _check_list(what, list_name, tensors, like, like_name, size):
+    """``tensors`` holds one tensor per rank, each of ``like``'s shape and dtype."""
+    _check(like, what)
+    if len(tensors) != size:
+        raise ValueError(f"{what}: {list_name} holds {len(tensors)} tensors for a world of {size}")
+    for i, t in enumerate(tensors):
+        _check(t, what)
+        if t.shape != like.shape or t.dtype is not like.dtype:
+            raise ShapeError(f"{what}: {list_name}[{i}] is {t.dtype} {tuple(t.shape)}, the {like_name} "
+                             f"{like.dtype} {tuple(like.shape)}")
+
+
 def _write(tensor, values):
     """Copy ``values`` (numpy, the tensor's shape) into ``tensor``'s storage, in place."""
     with no_grad():
@@ -208,16 +220,9 @@ def broadcast(tensor, src, group=None, async_op=False):
 
 def all_gather(tensor_list, tensor, group=None, async_op=False):
     """``tensor_list[i]`` becomes rank i's ``tensor`` on every rank (world-size tensors of ``tensor``'s shape)."""
-    _check(tensor, "all_gather")
     comm = _comm()
     size = comm.Get_size()
-    if len(tensor_list) != size:
-        raise ValueError(f"all_gather: tensor_list holds {len(tensor_list)} tensors for a world of {size}")
-    for i, t in enumerate(tensor_list):
-        _check(t, "all_gather")
-        if t.shape != tensor.shape or t.dtype is not tensor.dtype:
-            raise ShapeError(f"all_gather: tensor_list[{i}] is {t.dtype} {tuple(t.shape)}, the input "
-                             f"{tensor.dtype} {tuple(tensor.shape)}")
+    _check_list("all_gather", "tensor_list", tensor_list, tensor, "input", size)
     send = np.ascontiguousarray(tensor.numpy())
     out = np.empty((size, *send.shape), send.dtype)
 
@@ -230,16 +235,9 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
 
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
     """Rank i's ``output`` becomes ``input_list[i]`` combined over all ranks with ``op``."""
-    _check(output, "reduce_scatter")
     comm = _comm()
     size = comm.Get_size()
-    if len(input_list) != size:
-        raise ValueError(f"reduce_scatter: input_list holds {len(input_list)} tensors for a world of {size}")
-    for i, t in enumerate(input_list):
-        _check(t, "reduce_scatter")
-        if t.shape != output.shape or t.dtype is not output.dtype:
-            raise ShapeError(f"reduce_scatter: input_list[{i}] is {t.dtype} {tuple(t.shape)}, the output "
-                             f"{output.dtype} {tuple(output.shape)}")
+    _check_list("reduce_scatter", "input_list", input_list, output, "output", size)
     if op is ReduceOp.AVG and not output.is_floating_point():
         raise DTypeError(f"reduce_scatter: ReduceOp.AVG needs a floating-point tensor, got {output.dtype}")
     send = np.stack([t.numpy() for t in input_list])
