@@ -379,3 +379,15 @@ def test_nll_loss_over_spatial_dims_matches_the_flat_form(rng):
     assert got.shape == (2, 3)
     np.testing.assert_allclose(got.numpy().ravel(), -flat[np.arange(6), y.ravel()], rtol=1e-12)
     assert math.isclose(F.nll_loss(bigcore.tensor(x), bigcore.tensor(y)).item(), -flat[np.arange(6), y.ravel()].mean())
+
+
+# ----- found by tests/test_fuzz.py -----
+def test_a_0d_tensor_takes_dims_0_and_minus_1_as_pytorch():
+    x = bigcore.tensor(2.0, dtype=bigcore.float64, requires_grad=True)
+    for y in (x.sum(0), x.sum(-1), x.mean(0), x.amax(-1), x.sum((0,), keepdim=True), x.transpose(0, -1)):
+        assert y.shape == () and y.item() == 2.0
+    (x.sum(0) * 3).backward()
+    assert x.grad.item() == 3.0
+    for bad in (lambda: x.sum(1), lambda: x.mean(-2), lambda: x.amax(2), lambda: x.transpose(0, 1)):
+        with pytest.raises(bigcore.OutOfRangeError, match="0-d tensor, which takes dims 0 and -1"):
+            bad()

@@ -61,6 +61,17 @@ pub fn normalize_dim(op: &'static str, dim: i64, ndim: usize) -> Result<usize> {
     Ok(d as usize)
 }
 
+/// The error of a dim checked against one dimension, reworded for the 0-d tensor it was really checked for.
+pub fn as_scalar_dim_error(e: Error) -> Error {
+    match e {
+        Error::OutOfRange { op, msg } => Error::OutOfRange {
+            op,
+            msg: msg.replace("a tensor with 1 dimensions", "a 0-d tensor, which takes dims 0 and -1"),
+        },
+        other => other,
+    }
+}
+
 /// Normalize a list of dims, sorted and checked for repeats.
 ///
 /// # Errors

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::kernels::index;
 use crate::kernels::strided::{map1, scatter, Plan};
 use crate::ops::converted;
-use crate::shape::{normalize_dim, numel, split_at_dim, strides};
+use crate::shape::{as_scalar_dim_error, normalize_dim, numel, split_at_dim, strides};
 use crate::storage::try_filled;
 use crate::tensor::Tensor;
 
@@ -97,10 +97,13 @@ impl Tensor {
     /// `OutOfRange` for a bad dim.
     pub fn transpose(&self, d0: i64, d1: i64) -> Result<Tensor> {
         let n = self.ndim();
+        // a 0-d tensor takes dims 0 and -1 (PyTorch's rule), and transposing them leaves it as it is
+        let dim =
+            |d| normalize_dim("transpose", d, n.max(1)).map_err(|e| if n == 0 { as_scalar_dim_error(e) } else { e });
+        let (a, b) = (dim(d0)?, dim(d1)?);
         if n == 0 {
             return Ok(self.clone());
         }
-        let (a, b) = (normalize_dim("transpose", d0, n)?, normalize_dim("transpose", d1, n)?);
         let mut perm: Vec<usize> = (0..n).collect();
         perm.swap(a, b);
         self.permute(&perm)

@@ -62,6 +62,16 @@ fn reduced_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> Vec<usize> {
         .collect()
 }
 
+/// The dims a reduction names, normalized. A 0-d tensor takes 0 and -1 (PyTorch's rule: a scalar is treated
+/// as having one dimension for dim wrapping), and reducing over them leaves it as it is.
+fn reduce_dims(op: &'static str, dims: &[i64], ndim: usize) -> Result<Vec<usize>> {
+    if ndim == 0 {
+        normalize_dims(op, dims, 1).map_err(crate::shape::as_scalar_dim_error)?;
+        return Ok(Vec::new());
+    }
+    normalize_dims(op, dims, ndim)
+}
+
 impl Tensor {
     /// Sum over `dims` (all dims when `None`). Bool and int64 sum to int64.
     ///
@@ -69,7 +79,7 @@ impl Tensor {
     /// `OutOfRange` for a bad dim.
     pub fn sum(&self, dims: Option<&[i64]>, keepdim: bool) -> Result<Tensor> {
         let dims = match dims {
-            Some(d) => normalize_dims("sum", d, self.ndim())?,
+            Some(d) => reduce_dims("sum", d, self.ndim())?,
             None => (0..self.ndim()).collect(),
         };
         let out_shape = reduced_shape(self.shape(), &dims, keepdim);
@@ -102,7 +112,7 @@ impl Tensor {
             ));
         }
         let count: usize = match dims {
-            Some(d) => normalize_dims("mean", d, self.ndim())?.iter().map(|&i| self.shape()[i]).product(),
+            Some(d) => reduce_dims("mean", d, self.ndim())?.iter().map(|&i| self.shape()[i]).product(),
             None => self.numel(),
         };
         let s = self.sum(dims, keepdim)?;
@@ -160,7 +170,7 @@ impl Tensor {
                 }
             }
             Some(d) => {
-                let dims = normalize_dims(op, d, self.ndim())?;
+                let dims = reduce_dims(op, d, self.ndim())?;
                 let mut cur = self.clone();
                 for &dim in dims.iter().rev() {
                     cur = cur.max_dim(dim as i64, true, min)?.0;
