@@ -736,10 +736,11 @@ def step_inplace(data, prog, rng):
 
     target_leaf = any(a.leaf for a in _aliases(prog, x))
     if len(_aliases(prog, x)) > 1 and not target_leaf and (onode is not None or any(a.node is not None for a in _aliases(prog, x))):
-        # engine bug: an in-place op on a tensor with reshape views (or on a view) does not rebase the others'
-        # autograd history, so gradients through them are silently wrong: w = ones(3, requires_grad=True);
-        # a = w * 1; v = a.reshape(3); a.mul_(2); v.sum().backward() gives w.grad = [1, 1, 1], PyTorch [2, 2, 2]
-        # (and a = zeros(3); v = a.reshape(3); a.copy_(w) leaves v.requires_grad False). Reported for issue 13.
+        # engine limit: an in-place op on a tensor with reshape views (or on a view) does not rebase the others'
+        # autograd history as PyTorch does: w = ones(3, requires_grad=True); a = w * 1; v = a.reshape(3);
+        # a.mul_(2); v.sum().backward() now raises AutogradError (it gave w.grad = [1, 1, 1] silently; PyTorch
+        # [2, 2, 2]; tests/test_hardening.py holds the case). Still open: a = zeros(3); v = a.reshape(3);
+        # a.copy_(w) leaves v.requires_grad False, so nothing flows from v to w. Reported for issue 13.
         return
     fits = broadcast(shape, oshape) == tuple(shape)
     # the expected outcome; where several things are wrong at once, any of their errors will do

@@ -391,3 +391,25 @@ def test_a_0d_tensor_takes_dims_0_and_minus_1_as_pytorch():
     for bad in (lambda: x.sum(1), lambda: x.mean(-2), lambda: x.amax(2), lambda: x.transpose(0, 1)):
         with pytest.raises(bigcore.OutOfRangeError, match="0-d tensor, which takes dims 0 and -1"):
             bad()
+
+
+def test_backward_through_a_view_written_through_its_base_raises_instead_of_a_wrong_gradient():
+    # bigcore does not rebase views as PyTorch does; it used to give w.grad = [1, 1, 1] here (PyTorch [2, 2, 2])
+    w = bigcore.ones(3, requires_grad=True)
+    a = w * 1
+    v = a.reshape(3)
+    a.mul_(2)
+    with pytest.raises(bigcore.AutogradError, match="modified in place through another tensor sharing its storage"):
+        v.sum().backward()
+    w = bigcore.ones(3, requires_grad=True)  # and through the view into the base
+    a = w * 1
+    v = a.reshape(3)
+    v.mul_(2)
+    with pytest.raises(bigcore.AutogradError, match="does not rebase views"):
+        a.sum().backward()
+    w = bigcore.ones(3, requires_grad=True)  # the written handle itself differentiates as before
+    a = w * 1
+    a.mul_(2)
+    a.add_(1)
+    a.sum().backward()
+    assert w.grad.tolist() == [2.0, 2.0, 2.0]

@@ -92,8 +92,29 @@ pub(crate) fn record(out: Tensor, inputs: &[&Tensor], op: impl FnOnce() -> Op) -
 }
 
 /// Fail when a tensor that `node`'s arm reads (an input, or `out`, the tensor the node made) was written in
-/// place after the op ran.
+/// place after the op ran; or when an input's values, as this op read them, are not the ones the input's own op
+/// made: they were changed in place through another handle on the same storage (a reshape/view, a detach, the
+/// base of a view) before this op ran, and that input's node does not describe them (PyTorch rebases views;
+/// bigcore refuses to differentiate through them rather than give a wrong gradient).
 fn check_versions(node: &Node, out: &Tensor) -> Result<()> {
+    for (input, &read_at) in node.inputs.iter().zip(&node.versions) {
+        let made_at = input.node().as_ref().map(|n| n.out_version);
+        if let Some(made_at) = made_at.filter(|&m| m != read_at) {
+            return Err(Error::autograd(
+                "backward",
+                format!(
+                    "`{}` read a {} tensor of shape {:?} at version {read_at}, but its op made it at version \
+                     {made_at}: it was modified in place through another tensor sharing its storage (a \
+                     reshape/view, a detach, or the base of a view) in between, and bigcore does not rebase \
+                     views, so backward through it would be wrong. Hint: clone() it before the in-place write, or \
+                     write out of place",
+                    node.op.name(),
+                    input.dtype(),
+                    input.shape(),
+                ),
+            ));
+        }
+    }
     let (inputs, reads_out) = backward::saved(&node.op, &node.inputs);
     let stale = inputs
         .into_iter()

@@ -12,8 +12,11 @@
 //! Otherwise nothing is recorded and the same handle comes back.
 //!
 //! Not like PyTorch: slicing and indexing copy here (only `reshape`/`view`/`detach` share storage), so
-//! `x[0].add_(1)` changes a copy; write through `x[0] += 1` (`__setitem__`) instead. A write through a reshape of
-//! a tensor updates the values it shares but not the other handle's graph.
+//! `x[0].add_(1)` changes a copy; write through `x[0] += 1` (`__setitem__`) instead. A write to a tensor that
+//! shares its storage with another (a `reshape`/`view`, a `detach`, the base of a view) updates the other's
+//! values but not its graph (PyTorch rebases views): an op that then reads the other handle records a version
+//! its node did not make, and backward through it raises (`autograd::check_versions`) instead of
+//! differentiating values the graph does not describe.
 
 use crate::autograd::{is_grad_enabled, Op, Unary};
 use crate::dtype::DType;
