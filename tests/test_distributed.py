@@ -264,9 +264,27 @@ def test_ddp_of_the_fused_gpt_matches_one_process(tmp_path):
         worst = max(float(np.abs(a.grad.numpy() - b.grad.numpy()).max())
                     for a, b in zip(model.parameters(), reference.parameters()))
         say("gpt grads", worst < 1e-12, len(model._buckets) > 2)
+        opt, ref_opt = model.module.configure_optimizers(0.1, 1e-2, (0.9, 0.95)), reference.configure_optimizers(
+            0.1, 1e-2, (0.9, 0.95))
+        gap = 0.0
+        for step in range(3):  # a few AdamW steps: the same losses and parameters as one process
+            opt.step()
+            ref_opt.step()
+            opt.zero_grad()
+            ref_opt.zero_grad()
+            loss = model(idx[2 * rank:2 * rank + 2], tgt[2 * rank:2 * rank + 2])[1]
+            loss.backward()
+            ref_loss = reference(idx, tgt)[1]
+            ref_loss.backward()
+            both = [bigcore.zeros(1, dtype=bigcore.float64) for _ in range(world)]
+            dist.all_gather(both, loss.detach().reshape(1))
+            gap = max(gap, abs(np.mean([b.item() for b in both]) - ref_loss.item()) / abs(ref_loss.item()))
+        rel = max(float(np.abs(a.numpy() - b.numpy()).max() / np.abs(b.numpy()).max())
+                  for a, b in zip(model.parameters(), reference.parameters()))
+        say("gpt steps", gap < 1e-12, rel < 1e-12)
     """)
     for out in outs:
-        assert out.splitlines() == ["gpt grads True True"], out
+        assert out.splitlines() == ["gpt grads True True", "gpt steps True True"], out
 
 
 def test_not_initialized_and_other_backends_are_errors():
