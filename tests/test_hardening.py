@@ -395,20 +395,20 @@ def test_a_0d_tensor_takes_dims_0_and_minus_1_as_pytorch():
 
 def test_backward_through_a_view_written_through_its_base_raises_instead_of_a_wrong_gradient():
     # bigcore does not rebase views as PyTorch does; it used to give w.grad = [1, 1, 1] here (PyTorch [2, 2, 2])
-    w = bigcore.ones(3, requires_grad=True)
-    a = w * 1
+    def made():
+        w = bigcore.ones(3, requires_grad=True)
+        return w, w * 1
+
+    w, a = made()
     v = a.reshape(3)
     a.mul_(2)
     with pytest.raises(bigcore.AutogradError, match="modified in place through another tensor sharing its storage"):
         v.sum().backward()
-    w = bigcore.ones(3, requires_grad=True)  # and through the view into the base
-    a = w * 1
-    v = a.reshape(3)
-    v.mul_(2)
+    w, a = made()  # and through the view into the base
+    a.reshape(3).mul_(2)
     with pytest.raises(bigcore.AutogradError, match="does not rebase views"):
         a.sum().backward()
-    w = bigcore.ones(3, requires_grad=True)  # the written handle itself differentiates as before
-    a = w * 1
+    w, a = made()  # the written handle itself differentiates as before
     a.mul_(2)
     a.add_(1)
     a.sum().backward()
