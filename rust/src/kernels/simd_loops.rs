@@ -80,17 +80,7 @@ pub unsafe fn exp_nonpositive<V: F32x>(x: V) -> V {
         const LO: f32 = -87.336_55; // ln(f32::MIN_POSITIVE): below, 0 (no denormals)
                                     // NaN passes through max (the second operand); then everything stays NaN
         let xc = V::max(V::splat(LO), x);
-        // x = n ln2 + r, |r| <= ln2 / 2, with ln2 split in two so r is exact (the constants of `math::exp`)
-        let n = V::round(V::mul(xc, V::splat(std::f32::consts::LOG2_E)));
-        let r = V::fmadd(n, V::splat(-0.693_359_4), xc);
-        let r = V::fmadd(n, V::splat(2.121_944_4e-4), r);
-        let mut p = V::splat(1.987_569_1e-4);
-        p = V::fmadd(p, r, V::splat(1.398_2e-3));
-        p = V::fmadd(p, r, V::splat(8.333_452e-3));
-        p = V::fmadd(p, r, V::splat(4.166_579_6e-2));
-        p = V::fmadd(p, r, V::splat(1.666_666_5e-1));
-        p = V::fmadd(p, r, V::splat(5e-1));
-        p = V::fmadd(p, V::mul(r, r), V::add(r, V::splat(1.0)));
+        let (p, n) = crate::simd::math::exp_reduced(xc);
         V::select_lt(x, V::splat(LO), V::zero(), V::mul(p, V::pow2i(n)))
     }
 }

@@ -7,6 +7,28 @@
 
 use super::F32x;
 
+/// `(p, n)` with `e^x = p * 2^n`: `x = n ln2 + r`, `|r| <= ln2 / 2` (ln2 split in two so `r` is exact), and `p`
+/// the degree-7 polynomial of `e^r`. `x` must already be clamped to the range the caller handles.
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+pub unsafe fn exp_reduced<V: F32x>(x: V) -> (V, V) {
+    // SAFETY: the caller's CPU contract.
+    unsafe {
+        let n = V::round(V::mul(x, V::splat(std::f32::consts::LOG2_E)));
+        let r = V::fmadd(n, V::splat(-0.693_359_4), x);
+        let r = V::fmadd(n, V::splat(2.121_944_4e-4), r);
+        let mut p = V::splat(1.987_569_1e-4);
+        p = V::fmadd(p, r, V::splat(1.398_2e-3));
+        p = V::fmadd(p, r, V::splat(8.333_452e-3));
+        p = V::fmadd(p, r, V::splat(4.166_579_6e-2));
+        p = V::fmadd(p, r, V::splat(1.666_666_5e-1));
+        p = V::fmadd(p, r, V::splat(5e-1));
+        (V::fmadd(p, V::mul(r, r), V::add(r, V::splat(1.0))), n)
+    }
+}
+
 /// `e^x`.
 ///
 /// # Safety
@@ -19,17 +41,7 @@ pub unsafe fn exp<V: F32x>(x: V) -> V {
         const LO: f32 = -87.336_55; // ln(f32::MIN_POSITIVE): below, 0 (no denormals)
                                     // clamp with x second so NaN passes through (maxps/minps return the second operand on NaN)
         let xc = V::min(V::splat(HI), V::max(V::splat(LO), x));
-        // x = n ln2 + r, |r| <= ln2 / 2, with ln2 split in two so r is exact
-        let n = V::round(V::mul(xc, V::splat(std::f32::consts::LOG2_E)));
-        let r = V::fmadd(n, V::splat(-0.693_359_4), xc);
-        let r = V::fmadd(n, V::splat(2.121_944_4e-4), r);
-        let mut p = V::splat(1.987_569_1e-4);
-        p = V::fmadd(p, r, V::splat(1.398_2e-3));
-        p = V::fmadd(p, r, V::splat(8.333_452e-3));
-        p = V::fmadd(p, r, V::splat(4.166_579_6e-2));
-        p = V::fmadd(p, r, V::splat(1.666_666_5e-1));
-        p = V::fmadd(p, r, V::splat(5e-1));
-        p = V::fmadd(p, V::mul(r, r), V::add(r, V::splat(1.0)));
+        let (p, n) = exp_reduced(xc);
         // n = 128 at x = HI: scale by 2^127 twice so the top of the range does not overflow the exponent
         let half = V::pow2i(V::min(n, V::splat(127.0)));
         let y = V::mul(p, half);
