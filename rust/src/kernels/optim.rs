@@ -110,6 +110,11 @@ pub fn sgd<T: Float>(p: &mut [T], g: &[T], buf: &mut [T], h: &Sgd, first: bool) 
     if let (Some(p), Some(g), Some(buf)) = (T::as_f32_mut(p), T::as_f32(g), T::as_f32_mut(buf)) {
         return sgd_f32(simd::active(), p, g, buf, SgdConsts::new(h, first));
     }
+    sgd_plain(p, g, buf, h, first);
+}
+
+/// [`sgd`] element by element: the float64 path, and the loop every SIMD level reproduces bit for bit in f32.
+fn sgd_plain<T: Float>(p: &mut [T], g: &[T], buf: &mut [T], h: &Sgd, first: bool) {
     let k = SgdConsts::<T>::new(h, first);
     for i in 0..p.len() {
         let mut d = if h.maximize { -g[i] } else { g[i] };
@@ -130,6 +135,11 @@ pub fn adam<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], h: &Adam, 
     if let (Some(p), Some(g), Some(m), Some(v)) = (T::as_f32_mut(p), T::as_f32(g), T::as_f32_mut(m), T::as_f32_mut(v)) {
         return adam_f32(simd::active(), p, g, m, v, AdamConsts::new(h, step));
     }
+    adam_plain(p, g, m, v, h, step);
+}
+
+/// [`adam`] element by element: the float64 path, and the loop every SIMD level reproduces bit for bit in f32.
+fn adam_plain<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], h: &Adam, step: u64) {
     let k = AdamConsts::<T>::new(h, step);
     for i in 0..p.len() {
         let mut d = if h.maximize { -g[i] } else { g[i] };
@@ -225,39 +235,6 @@ mod tests {
     fn values(n: usize, seed: u64) -> Vec<f32> {
         let mut rng = crate::random::Rng::seeded(seed);
         (0..n).map(|_| (4.0 * rng.uniform() - 2.0) as f32).collect()
-    }
-
-    /// The plain float32 loop, element by element: what every level must reproduce bit for bit.
-    fn adam_plain(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: &Adam, step: u64) {
-        let k = AdamConsts::<f32>::new(h, step);
-        for i in 0..p.len() {
-            let mut d = if h.maximize { -g[i] } else { g[i] };
-            if h.weight_decay != 0.0 {
-                if h.decoupled {
-                    p[i] *= k.shrink;
-                } else {
-                    d += k.wd * p[i];
-                }
-            }
-            m[i] = k.b1 * m[i] + k.one_b1 * d;
-            v[i] = k.b2 * v[i] + k.one_b2 * d * d;
-            p[i] += -k.step_size * m[i] / (v[i].sqrt() * k.inv_bc2 + k.eps);
-        }
-    }
-
-    fn sgd_plain(p: &mut [f32], g: &[f32], buf: &mut [f32], h: &Sgd, first: bool) {
-        let k = SgdConsts::<f32>::new(h, first);
-        for i in 0..p.len() {
-            let mut d = if h.maximize { -g[i] } else { g[i] };
-            if h.weight_decay != 0.0 {
-                d += k.wd * p[i];
-            }
-            if h.momentum != 0.0 {
-                buf[i] = if first { d } else { k.mu * buf[i] + k.damp * d };
-                d = if h.nesterov { d + k.mu * buf[i] } else { buf[i] };
-            }
-            p[i] += -k.lr * d;
-        }
     }
 
     #[test]
