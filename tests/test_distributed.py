@@ -23,17 +23,22 @@ def mpirun():
     return here if os.path.exists(here) else shutil.which("mpirun")
 
 
-def run_ranks(tmp_path, body, setup="", n=2):
-    """Run ``setup`` then ``body`` (indented code) on ``n`` ranks; what each rank said, in rank order."""
+def launch(command, n=2, **kwargs):
+    """``mpirun -n n command`` (as root too, more ranks than cores allowed, one bigcore thread a rank); skipped
+    with the reason when the mpi extra is not installed (the test extras install it)."""
     pytest.importorskip("mpi4py")
     if mpirun() is None:
         pytest.skip("no mpirun (pip install \"bigcore[mpi]\")")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", BIGCORE_NUM_THREADS="1")
+    return subprocess.run([mpirun(), "-n", str(n), "--oversubscribe", *map(str, command)], capture_output=True,
+                          text=True, env=env, **{"timeout": 300, **kwargs})
+
+
+def run_ranks(tmp_path, body, setup="", n=2):
+    """Run ``setup`` then ``body`` (indented code) on ``n`` ranks; what each rank said, in rank order."""
     script = tmp_path / "ranks.py"
     script.write_text(COMMON + setup + textwrap.dedent(body), encoding="utf-8")
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", BIGCORE_NUM_THREADS="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe")
-    p = subprocess.run([mpirun(), "-n", str(n), "--oversubscribe", sys.executable, str(script), str(tmp_path)],
-                       capture_output=True, text=True, timeout=300, env=env)
+    p = launch([sys.executable, script, tmp_path], n)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     outs = [(tmp_path / f"rank{r}.txt").read_text() for r in range(n)]
     return outs
@@ -232,9 +237,6 @@ def test_ddp_refuses_models_that_differ_between_ranks(tmp_path):
 
 
 def test_an_uncaught_error_on_one_rank_ends_the_job_with_its_message(tmp_path):
-    pytest.importorskip("mpi4py")
-    if mpirun() is None:
-        pytest.skip("no mpirun")
     script = tmp_path / "fail.py"
     script.write_text(textwrap.dedent("""
         import bigcore, bigcore.distributed as dist
@@ -243,9 +245,7 @@ def test_an_uncaught_error_on_one_rank_ends_the_job_with_its_message(tmp_path):
             raise ValueError("boom on rank 1")
         dist.all_reduce(bigcore.zeros(3))          # rank 0 would wait here forever
     """), encoding="utf-8")
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    p = subprocess.run([mpirun(), "-n", "2", "--oversubscribe", sys.executable, str(script)], capture_output=True,
-                       text=True, timeout=120, env=env)
+    p = launch([sys.executable, script], timeout=120)
     assert p.returncode != 0 and "ValueError: boom on rank 1" in p.stderr, p.stderr[-2000:]
 
 
@@ -332,16 +332,10 @@ def test_dataloader_takes_a_sampler():
 
 
 def test_bigcore_train_under_mpirun_equals_one_process_with_the_global_batch(tmp_path):
-    pytest.importorskip("mpi4py")
-    if mpirun() is None:
-        pytest.skip("no mpirun")
     (tmp_path / "t.txt").write_text(bigcore.data.load_tinyshakespeare()[:20000], encoding="utf-8")
     tiny = ["t.txt", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16", "--eval-iters", "1",
             "--warmup-iters", "1", "--threads", "1", "--max-iters", "4", "--eval-interval", "2"]
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    two = subprocess.run([mpirun(), "-n", "2", "--oversubscribe", sys.executable, "-m", "bigcore", "train", *tiny,
-                          "--batch-size", "4", "--out", "two"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=300, env=env)
+    two = launch([sys.executable, "-m", "bigcore", "train", *tiny, "--batch-size", "4", "--out", "two"], cwd=tmp_path)
     assert two.returncode == 0, two.stdout + two.stderr
     assert two.stdout.count("step 2: train loss") == 1 and two.stdout.count("step 4: train loss") == 1  # rank 0
     assert "2 ranks, global batch 8" in two.stderr

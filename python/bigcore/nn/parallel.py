@@ -33,9 +33,7 @@ class _Bucket:
         self.request = None
 
     def pack(self):
-        for p in self.params:  # a parameter whose gradient was set to None by hand gets zeros, as in PyTorch
-            if p.grad is None:
-                p.grad = p.detach() * 0
+        # every parameter here has a gradient: its hook ran after backward accumulated into it
         _core.pack([p.grad._c for p in self.params], self.buffer)
         self.packed = True
 
