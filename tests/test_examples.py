@@ -98,3 +98,28 @@ def test_readme_gpt_in_python_runs_as_written(capsys):
     exec(compile(short, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert out.startswith("ROMEO:") and len(out) == len("ROMEO:") + 5 + 1 + 5  # generate's line, then the stream
+
+
+def test_fusion_digits_fused_beats_each_modality_alone(capsys):
+    # the full default run (about 15 s): concatenation and the gate beat both views alone by about two points or
+    # more over three splits; cross-attention (whose margin over the better view is about one point, within what
+    # a different SIMD path's rounding can move) is held to beating the weaker view
+    import re
+
+    mod = _load("fusion_digits")
+    r = mod.main([])
+    best_alone = max(r["profiles"], r["spectrum"])
+    assert r["concat"] > best_alone and r["gated"] > best_alone
+    assert r["attention"] > min(r["profiles"], r["spectrum"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(r"profiles=\S+ spectrum=\S+ concat=\S+ gated=\S+ attention=\S+ wall_s=\S+", last)
+
+
+def test_attention_from_scratch_agrees_with_the_module(capsys):
+    mod = _load("attention_from_scratch")
+    for seed in (0, 1):
+        d = mod.compare(seed=seed)
+        assert max(d["unmasked"], d["causal"], d["padding"]) < 1e-5
+        assert d["naive_view"] > 1e-2  # the bare view really is wrong, not a different rounding
+    mod.main([])
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("unmasked=")
