@@ -220,8 +220,14 @@ REF["softmax"] = (
     _softmax,
     lambda g, x, dim: (_softmax(x, dim) * (g - (g * _softmax(x, dim)).sum(axis=dim, keepdims=True)),),
 )
+def _log_softmax(x, dim):
+    # x - max - log(sum(exp(x - max))): finite for rows spanning any range (log(softmax) is -inf past ~745)
+    z = x - x.max(axis=dim, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=dim, keepdims=True))
+
+
 REF["log_softmax"] = (
-    lambda x, dim: np.log(_softmax(x, dim)),
+    _log_softmax,
     lambda g, x, dim: (g - _softmax(x, dim) * g.sum(axis=dim, keepdims=True),),
 )
 
