@@ -261,12 +261,6 @@ def step_unary(data, prog, rng):
         output(prog, out, [x], lambda g, xd=xd: [np.where(xd > 0, g, 0.0)], out.dtype)  # see _clamp_backward
     elif op == "abs":  # PyTorch's grad * sgn(x), sgn by its kernel (0 < x) - (x < 0): 0 at 0 and at NaN
         def backward(g, xd=xd):
-            if (~np.isfinite(g) & ((xd == 0) | np.isnan(xd))).any():
-                # engine bug: abs's backward selects where PyTorch multiplies, dropping a NaN or infinite gradient
-                # at x = 0 or NaN: x = tensor(-1.0, float64, requires_grad=True); x.log().abs().exp().backward()
-                # gives x.grad -0.0, PyTorch nan; y = tensor(0.0, ...); y.abs().log().backward() gives 0, PyTorch
-                # nan (inf * 0). Reported for issue 13.
-                prog.grad_unchecked = True
             return [g * ((0 < xd).astype(float) - (xd < 0))]
 
         output(prog, out, [x], backward, out.dtype)

@@ -112,14 +112,11 @@ pub fn map_backward<T: Float>(dx: &mut [T], dout: &[T], x: &[T], y: &[T], f: Map
                         T::ZERO
                     }
                 }
+                // g * sgn(x) with sgn = (0 < x) - (x < 0), as PyTorch: a multiply, so a NaN or infinite g at
+                // x = 0 (or at a NaN x) gives NaN, where a select would drop it
                 Map::Abs => {
-                    if s > T::ZERO {
-                        g
-                    } else if s < T::ZERO {
-                        -g
-                    } else {
-                        T::ZERO
-                    }
+                    let (pos, neg) = (T::from_f64(f64::from(u8::from(s > T::ZERO))), T::from_f64(f64::from(u8::from(s < T::ZERO))));
+                    g * (pos - neg)
                 }
             };
         }
@@ -210,7 +207,10 @@ unsafe fn map_backward_body<V: F32x>(dx: &mut [f32], dout: &[f32], s: &[f32], f:
                 Map::Tanh => V::add(d, V::mul(g, V::sub(one, V::mul(sv, sv)))),
                 Map::Sigmoid => V::add(d, V::mul(V::mul(g, sv), V::sub(one, sv))),
                 Map::Relu => V::add(d, V::select_lt(zero, sv, g, zero)),
-                Map::Abs => V::add(d, V::select_lt(zero, sv, g, V::select_lt(sv, zero, V::sub(zero, g), zero))),
+                Map::Abs => {
+                    let sgn = V::sub(V::select_lt(zero, sv, one, zero), V::select_lt(sv, zero, one, zero));
+                    V::add(d, V::mul(g, sgn))
+                }
             };
             store(d, dx, i, k);
             i += k;
@@ -311,6 +311,27 @@ mod tests {
                 assert!(y[0].is_nan(), "{} {f:?} NaN", simd.name());
             }
         }
+    }
+
+    #[test]
+    fn abs_backward_multiplies_by_the_sign() {
+        // PyTorch's g * sgn(x): a NaN or infinite gradient at x = 0 (or NaN x) is NaN, not dropped; relu selects
+        let x = [0.0f32, -0.0, f32::NAN, 2.0, -3.0, 0.0, 0.0, 1.0, -1.0];
+        let g = [f32::NAN, f32::INFINITY, 1.0, f32::NAN, 2.0, 0.5, f32::NEG_INFINITY, 0.25, 0.25];
+        for simd in Simd::ALL.into_iter().filter(|s| s.supported()) {
+            let mut dx = vec![0f32; x.len()];
+            map_backward_f32(simd, &mut dx, &g, &x, Map::Abs);
+            let want = [f32::NAN, f32::NAN, 0.0, f32::NAN, -2.0, 0.0, f32::NAN, 0.25, -0.25];
+            for (i, (&d, &w)) in dx.iter().zip(&want).enumerate() {
+                assert!(d == w || (d.is_nan() && w.is_nan()), "{} abs' at {}: {d} vs {w}", simd.name(), x[i]);
+            }
+            let mut dr = vec![0f32; x.len()];
+            map_backward_f32(simd, &mut dr, &g, &x, Map::Relu);
+            assert_eq!(dr[0], 0.0, "{}: relu's gradient at 0 is a select", simd.name());
+        }
+        let mut d64 = vec![0f64; 2];
+        map_backward(&mut d64, &[f64::NAN, 3.0], &[0.0, -1.0], &[0.0, 1.0], Map::Abs);
+        assert!(d64[0].is_nan() && d64[1] == -3.0);
     }
 
     #[test]
