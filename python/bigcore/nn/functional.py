@@ -116,6 +116,54 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None):
     return input if out.id == input._c.id else _wrap(out)  # identity when not training, as PyTorch
 
 
+@traced("gumbel_softmax")
+def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=None):
+    """A sample from the Gumbel-softmax (Concrete) distribution over ``dim``, optionally discretized, as PyTorch's:
+    ``softmax((logits + g) / tau)`` with ``g`` standard Gumbel noise, ``g = -log(eps - log(u + eps))``,
+    ``u ~ U[0, 1)``.
+
+    Args:
+        logits: unnormalized log-probabilities (float32 or float64).
+        tau: the temperature, > 0: small values give nearly one-hot samples, large ones nearly uniform.
+        hard: return exactly one-hot vectors (the argmax of the soft sample) whose gradient is the soft
+            sample's (the straight-through estimator: ``y_hard - y_soft.detach() + y_soft``).
+        eps: keeps both logs finite (PyTorch's original noise formula; PyTorch has since deprecated it).
+        dim: the dimension of the categories.
+        generator: the :class:`bigcore.Generator` the noise comes from (a bigcore extension of PyTorch's
+            signature, as on :func:`dropout`); by default the seeded default generator.
+
+    Returns:
+        a tensor of ``logits``' shape and dtype whose slices along ``dim`` sum to 1. The argmax along ``dim`` is
+        distributed as ``softmax(logits, dim)`` (the Gumbel-max trick), whatever ``tau``.
+
+    Shape:
+        ``logits`` ``(*, V)`` (categories along ``dim``), output the same.
+
+    Example::
+
+        >>> y = F.gumbel_softmax(bigcore.randn(4, 10, requires_grad=True), tau=0.5, hard=True)  # (4, 10) one-hot
+        >>> (y * bigcore.arange(10.0)).sum().backward()  # the gradient of the soft sample reaches the logits
+    """
+    from .._creation import rand, zeros
+
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"gumbel_softmax expects a bigcore.Tensor, got {type(logits).__name__}")
+    if not logits.is_floating_point():
+        raise DTypeError(f"gumbel_softmax: logits must be float32 or float64, got {logits.dtype!r}")
+    if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or not tau > 0:
+        raise ValueError(f"gumbel_softmax: tau must be a positive number, got {tau!r}")
+    if logits.ndim == 0:
+        raise ShapeError("gumbel_softmax: logits must have a category dimension, got a 0-d tensor")
+    u = rand(*logits.shape, dtype=logits.dtype, generator=generator)
+    gumbels = -((u + eps).log().neg() + eps).log()  # standard Gumbel noise, finite for u in [0, 1)
+    y_soft = ((logits + gumbels) / tau).softmax(dim)
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim, keepdim=True)
+    y_hard = zeros(*logits.shape, dtype=logits.dtype).scatter(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft  # forward: y_hard; backward: y_soft's gradient
+
+
 def one_hot(tensor, num_classes=-1):
     """One-hot rows of int64 class ids: ``out[..., c] = 1`` where ``tensor[...] == c``, else 0.
 
@@ -381,5 +429,5 @@ def _repeat_kv_heads(x, heads):
 __all__ = [
     "linear", "relu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax", "layer_norm", "embedding", "dropout",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-    "scaled_dot_product_attention", "one_hot",
+    "scaled_dot_product_attention", "one_hot", "gumbel_softmax",
 ]
