@@ -136,3 +136,24 @@ def test_pickle_and_deepcopy_round_trip():
     assert not m2.weight._c.shares_storage(m.weight._c)
     np.testing.assert_array_equal(m2.weight.numpy(), m.weight.numpy())
     assert bigcore.tensor([True]).dtype is pickle.loads(pickle.dumps(bigcore.bool))
+
+
+def test_data_shares_values_outside_the_graph():
+    import bigcore.nn as nn
+
+    lin = nn.Linear(3, 2)
+    d = lin.weight.data
+    assert not d.requires_grad and lin.weight.requires_grad
+    d.mul_(0.0)  # the PyTorch idiom: a write through .data changes the parameter
+    assert float(lin.weight.abs().sum().item()) == 0.0
+    lin.weight.data = bigcore.ones(2, 3)
+    np.testing.assert_array_equal(lin.weight.numpy(), np.ones((2, 3), np.float32))
+    assert lin.weight.requires_grad and lin.weight.is_leaf
+    lin.bias.data = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(lin.bias.numpy(), [1.0, 2.0])
+    with pytest.raises(bigcore.ShapeError, match=r"shape \(3, 3\) to a tensor of shape \(2, 3\)"):
+        lin.weight.data = bigcore.ones(3, 3)
+    # the data assignment is not an operation: the parameter's gradient is the ordinary one
+    x = bigcore.randn(4, 3)
+    lin(x).sum().backward()
+    np.testing.assert_allclose(lin.weight.grad.numpy(), np.tile(x.numpy().sum(0), (2, 1)), rtol=1e-6)

@@ -158,6 +158,23 @@ class Tensor:
         self._c.set_grad(None if g is None else _as_c(g))
 
     @property
+    def data(self):
+        """PyTorch's ``.data``: the values as a tensor outside the graph (``detach()``: same storage, so
+        ``p.data.mul_(0.5)`` changes ``p``). Unlike PyTorch's, writes through it are in-place writes to autograd,
+        whose checks still see them."""
+        return self.detach()
+
+    @data.setter
+    def data(self, value):
+        value = value if isinstance(value, Tensor) else _wrap(_as_c(value))
+        if tuple(value.shape) != tuple(self.shape):
+            from .errors import ShapeError
+
+            raise ShapeError(f"data: assigning values of shape {tuple(value.shape)} to a tensor of shape "
+                             f"{tuple(self.shape)}; bigcore keeps a tensor's shape (copy into a new tensor instead)")
+        self.detach().copy_(value)
+
+    @property
     def is_leaf(self):
         """True for tensors not made by a recorded operation."""
         return self._c.is_leaf
