@@ -3,5 +3,6 @@
 
 from .gpt import GPT, GPTConfig
 from .gpt_classification import GPTForSequenceClassification
+from .mlp import DNN, MLP
 
-__all__ = ["GPT", "GPTConfig", "GPTForSequenceClassification"]
+__all__ = ["GPT", "GPTConfig", "GPTForSequenceClassification", "MLP", "DNN"]
