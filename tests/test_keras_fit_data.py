@@ -33,6 +33,7 @@ def test_sample_weight_is_keras_weighted_mean_and_gradient(rng):
     hits = (p.argmax(1) == y).astype(np.float64)
     loss, acc, weighted_acc = model.evaluate(x, y, sample_weight=w, batch_size=4, verbose=0)
     assert model.metrics_names == ["loss", "accuracy", "weighted_accuracy"]
+    assert all(type(v) is float for v in (loss, acc, weighted_acc))
     assert loss == pytest.approx((w * losses).sum() / 10, rel=1e-5)
     assert acc == pytest.approx(hits.mean()) and weighted_acc == pytest.approx((w * hits).sum() / w.sum(), rel=1e-6)
     # one SGD step on the whole batch: d loss / d logits = w_i (p_i - onehot_i) / N

@@ -162,4 +162,4 @@ class CompiledMetrics:
         """Each metric's value; from ``pairs`` (``state()``'s form, e.g. summed over ranks) when given."""
         if pairs is None:
             return {name: float(m.result()) for _, name, m, _ in self.entries}
-        return {name: (t / c if c else 0.0) for (_, name, _, _), (t, c) in zip(self.entries, pairs)}
+        return {name: (float(t) / float(c) if c else 0.0) for (_, name, _, _), (t, c) in zip(self.entries, pairs)}
