@@ -1,6 +1,6 @@
 """Every SIMD path the CPU has gives the right results: BIGCORE_SIMD forces a path in a fresh interpreter, where
-the products and the vectorized kernels (softmax, layer norm, GELU, cross-entropy, embedding, AdamW, the common
-element-wise ops) are checked against the float64 reference, float32 forwards and gradients included, and on
+the products and the vectorized kernels (softmax, layer norm, GELU, cross-entropy, embedding, AdamW, RMSprop, the
+common element-wise ops) are checked against the float64 reference, float32 forwards and gradients included, and on
 1 to 4 threads against each other."""
 
 import os
@@ -88,6 +88,31 @@ for dt, tol in [(np.float32, 2e-6), (np.float64, 1e-13)]:
     for p, v, g in zip(ps, vals, grads):
         want = np_adamw(v.astype(dt).astype(np.float64), g.astype(dt).astype(np.float64))
         np.testing.assert_allclose(p.numpy(), want, rtol=tol, atol=tol)
+
+# RMSprop, centered with momentum, in PyTorch's form and Keras's (eps inside the root, lr inside the buffer)
+def np_rmsprop(p, g, lr=1e-2, a=0.9, eps=1e-3, mu=0.5, keras_form=False, steps=3):
+    v, ga, buf = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    for _ in range(steps):
+        v = a * v + (1 - a) * g * g
+        ga = a * ga + (1 - a) * g
+        x = lr * g / np.sqrt(v - ga * ga + eps) if keras_form else g / (np.sqrt(v - ga * ga) + eps)
+        buf = mu * buf + x
+        p = p - (buf if keras_form else lr * buf)
+    return p
+for keras_form in (False, True):
+    cls = bigcore.keras.optimizers._KerasRMSprop if keras_form else bigcore.optim.RMSprop
+    for dt, tol in [(np.float32, 2e-5), (np.float64, 1e-12)]:
+        vals = [rand(rng, s) for s in [(300001,), (97, 13)]]
+        grads = [rand(rng, v.shape) for v in vals]
+        ps = [bigcore.nn.Parameter(bigcore.tensor(v.astype(dt))) for v in vals]
+        opt = cls(ps, lr=1e-2, alpha=0.9, eps=1e-3, momentum=0.5, centered=True)
+        for _ in range(3):
+            for p, g in zip(ps, grads):
+                p.grad = bigcore.tensor(g.astype(dt))
+            opt.step()
+        for p, v, g in zip(ps, vals, grads):
+            want = np_rmsprop(v.astype(dt).astype(np.float64), g.astype(dt).astype(np.float64), keras_form=keras_form)
+            np.testing.assert_allclose(p.numpy(), want, rtol=tol, atol=tol)
 print(bigcore.simd_level())
 """
 

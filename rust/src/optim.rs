@@ -9,7 +9,7 @@
 
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
-use crate::kernels::optim::{self as k, Adam, Sgd};
+use crate::kernels::optim::{self as k, Adam, Rmsprop, Sgd};
 use crate::parallel;
 use crate::tensor::Tensor;
 use std::sync::Mutex;
@@ -221,6 +221,87 @@ pub fn adam_step(params: &[Tensor], grads: &[Tensor], m: &[Tensor], v: &[Tensor]
         check_param("adam", p, g, s, ["exp_avg", "exp_avg_sq"])?;
     }
     update_by_dtype(&sets, |p, g, [m, v]| k::adam(p, g, m, v, &h, step), |p, g, [m, v]| k::adam(p, g, m, v, &h, step));
+    Ok(())
+}
+
+/// One RMSprop step over `params`, updating the squared-gradient averages `square_avg` in place, and the
+/// momentum buffers (one per parameter when `h.momentum != 0`, else none) and gradient averages (one per
+/// parameter when `h.centered`, else none).
+///
+/// # Errors
+/// `Shape` when a gradient or state tensor does not match its parameter; `DType` for non-float parameters;
+/// `InvalidArgument` for lists of the wrong lengths or a tensor sharing its parameter's storage. Nothing is
+/// updated when any parameter fails a check.
+pub fn rmsprop_step(
+    params: &[Tensor],
+    grads: &[Tensor],
+    square_avg: &[Tensor],
+    momentum_buffer: &[Tensor],
+    grad_avg: &[Tensor],
+    h: Rmsprop,
+) -> Result<()> {
+    let op = "rmsprop";
+    let n = params.len();
+    let (bufs, avgs) = (if h.momentum != 0.0 { n } else { 0 }, if h.centered { n } else { 0 });
+    check_lengths(op, n, &[("gradients", grads.len()), ("square_avg", square_avg.len())])?;
+    check_lengths(
+        op,
+        bufs,
+        &[("momentum buffers (one per parameter with momentum, none without)", momentum_buffer.len())],
+    )?;
+    check_lengths(op, avgs, &[("grad_avg (one per parameter when centered, none otherwise)", grad_avg.len())])?;
+    let (b, a) = (|i: usize| &momentum_buffer[i], |i: usize| &grad_avg[i]);
+    // the states each parameter has, in the order the kernel takes them: square_avg, momentum_buffer, grad_avg
+    match (bufs > 0, avgs > 0) {
+        (false, false) => {
+            let sets: Vec<_> = (0..n).map(|i| (&params[i], &grads[i], [&square_avg[i]])).collect();
+            check_sets(op, &sets, ["square_avg"])?;
+            update_by_dtype(
+                &sets,
+                |p, g, [v]| k::rmsprop(p, g, v, None, None, &h),
+                |p, g, [v]| k::rmsprop(p, g, v, None, None, &h),
+            );
+        }
+        (true, false) => {
+            let sets: Vec<_> = (0..n).map(|i| (&params[i], &grads[i], [&square_avg[i], b(i)])).collect();
+            check_sets(op, &sets, ["square_avg", "momentum_buffer"])?;
+            update_by_dtype(
+                &sets,
+                |p, g, [v, m]| k::rmsprop(p, g, v, Some(m), None, &h),
+                |p, g, [v, m]| k::rmsprop(p, g, v, Some(m), None, &h),
+            );
+        }
+        (false, true) => {
+            let sets: Vec<_> = (0..n).map(|i| (&params[i], &grads[i], [&square_avg[i], a(i)])).collect();
+            check_sets(op, &sets, ["square_avg", "grad_avg"])?;
+            update_by_dtype(
+                &sets,
+                |p, g, [v, ga]| k::rmsprop(p, g, v, None, Some(ga), &h),
+                |p, g, [v, ga]| k::rmsprop(p, g, v, None, Some(ga), &h),
+            );
+        }
+        (true, true) => {
+            let sets: Vec<_> = (0..n).map(|i| (&params[i], &grads[i], [&square_avg[i], b(i), a(i)])).collect();
+            check_sets(op, &sets, ["square_avg", "momentum_buffer", "grad_avg"])?;
+            update_by_dtype(
+                &sets,
+                |p, g, [v, m, ga]| k::rmsprop(p, g, v, Some(m), Some(ga), &h),
+                |p, g, [v, m, ga]| k::rmsprop(p, g, v, Some(m), Some(ga), &h),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// [`check_param`] on every set, before anything is written.
+fn check_sets<const S: usize>(
+    op: &'static str,
+    sets: &[(&Tensor, &Tensor, [&Tensor; S])],
+    names: [&str; S],
+) -> Result<()> {
+    for (p, g, s) in sets {
+        check_param(op, p, g, s, names)?;
+    }
     Ok(())
 }
 

@@ -88,11 +88,20 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Save the model's weights (a safetensors state dict) after each epoch, or only when ``monitor`` improves
-    with ``save_best_only``. ``filepath`` may hold ``{epoch}`` and log names: ``"ck-{epoch:02d}-{val_loss:.2f}"``."""
+    """Save the model after each epoch, or only when ``monitor`` improves with ``save_best_only``.
 
-    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0):
+    ``filepath`` may hold ``{epoch}`` and log names: ``"ck-{epoch:02d}-{val_loss:.2f}.keras"``. A name ending in
+    ``.keras`` gets the whole model (``model.save``, unless ``save_weights_only``); any other name the weights, as a
+    safetensors state dict (``.weights.safetensors`` files load with ``model.load_weights``).
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto"):
         self.filepath, self.monitor, self.save_best_only = str(filepath), monitor, save_best_only
+        self.save_weights_only = bool(save_weights_only)
+        if self.save_weights_only and self.filepath.endswith(".keras"):
+            raise ValueError(f"ModelCheckpoint: save_weights_only=True writes weights, not a .keras archive; name "
+                             f"the file '<name>.weights.safetensors'. Received: filepath={self.filepath}")
         self.mode, self.verbose = _better(mode, monitor), verbose
         self.best = math.inf if self.mode == "min" else -math.inf
 
@@ -112,7 +121,10 @@ class ModelCheckpoint(Callback):
         if distributed.is_initialized() and distributed.get_rank() != 0:
             return  # data-parallel: every rank holds the same weights; rank 0 writes them
         path = self.filepath.format(epoch=epoch + 1, **logs)
-        save(self.model.state_dict(), path)
+        if path.endswith(".keras"):
+            self.model.save(path)
+        else:
+            save(self.model.state_dict(), path)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved model to {path}")
 

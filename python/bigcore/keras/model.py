@@ -1,38 +1,57 @@
-"""``keras.Model`` and ``keras.Sequential``: modules with Keras's ``compile / fit / evaluate / predict``.
+"""``keras.Model``: a Layer with Keras's training API (``trainer.py``), ``build(input_shape)``, weights in Keras's
+order, saving (``saving.py``), ``summary`` and ``export``.
 
-A Model is an ``nn.Module``: define ``call(inputs)`` (or ``forward``), and everything in ``nn`` works on it.
-Layers with inferred sizes are built by a first forward pass when ``fit`` (or ``predict``) starts, and the
-optimizer is bound to the parameters then.
+``keras.Model(inputs, outputs)`` makes a functional model (``functional.py``); a subclass defines
+``call(inputs)`` (or ``forward``). A Model is an ``nn.Module``, so everything in ``nn`` works on it. Layers that
+learn their sizes from the data are built by the first call (``fit``, ``predict``, ``model(x)``) or by
+``model.build(input_shape)``; the input shape seen first is recorded, so a saved model can be rebuilt.
 """
-
-import math
 
 import numpy as np
 
-from .. import _core
-from .._creation import tensor
-from .._random import Generator
-from .._tensor import Tensor, _wrap
-from ..autograd import no_grad
-from ..nn import Module
-from ..optim import Optimizer
-from . import callbacks as callbacks_module
-from . import losses, optimizers
-from .metrics import resolve as resolve_metric
-from .progress import ProgressBar
+from .. import _creation
+from .._tensor import Tensor
+from . import keras_tensor, tree
+from .layers.layer import Layer, as_tensor, shape_of
+from .trainer import Trainer
 
 
-def _as_tensor(a):
-    if a is None or isinstance(a, Tensor):
-        return a
-    arr = np.asarray(a)
-    if arr.dtype == np.float64:
-        arr = arr.astype(np.float32)  # Keras computes in float32
-    return tensor(arr)
+def _is_shape(s):
+    return isinstance(s, (list, tuple)) and all(d is None or isinstance(d, (int, np.integer)) for d in s)
 
 
-class Model(Module):
-    """A trainable model with Keras's training API.
+def zeros_for(input_shape, dtype=None):
+    """A batch of zeros for an input shape (batch axis first; ``None`` -> 1), or a list / dict of them for a list
+    / dict of shapes. ``dtype``: one dtype name, or the same structure of them (default float32)."""
+    if _is_shape(input_shape):
+        d = dtype if isinstance(dtype, str) or dtype is None else "float32"
+        return _creation.zeros(*[1 if s is None else int(s) for s in input_shape], dtype=d or "float32")
+    if isinstance(input_shape, dict):
+        return {k: zeros_for(v, dtype.get(k) if isinstance(dtype, dict) else dtype) for k, v in input_shape.items()}
+    if isinstance(input_shape, (list, tuple)):
+        dts = dtype if isinstance(dtype, (list, tuple)) else [dtype] * len(input_shape)
+        return [zeros_for(s, d) for s, d in zip(input_shape, dts)]
+    raise ValueError(f"an input shape is a tuple of sizes (None where any), or a list or dict of them; got "
+                     f"{input_shape!r}")
+
+
+def _batchless(shapes):
+    """Shapes with the batch axis unknown, as lists (JSON)."""
+    if _is_shape(shapes):
+        return [None] + [None if s is None else int(s) for s in list(shapes)[1:]]
+    if isinstance(shapes, dict):
+        return {k: _batchless(v) for k, v in shapes.items()}
+    return [_batchless(s) for s in shapes]
+
+
+class Model(Trainer, Layer):
+    """A trainable model with Keras's API: ``compile / fit / evaluate / predict``, ``save``, ``get_weights``...
+
+    Two ways to make one, as in Keras:
+
+    - functional: ``keras.Model(inputs, outputs)`` with ``inputs = keras.Input(shape=(28, 28))`` and
+      ``outputs`` the result of calling layers on it (several inputs and outputs as lists or dicts);
+    - subclassing: define the layers in ``__init__`` and the forward pass in ``call``.
 
     Example::
 
@@ -43,23 +62,37 @@ class Model(Module):
                 self.dense1 = keras.layers.Dense(hidden_units, activation="relu")
                 self.dense2 = keras.layers.Dense(output_units, activation="softmax")
 
-            def call(self, inputs):
+            def call(self, inputs):  # (B, 28, 28) -> (B, output_units)
                 return self.dense2(self.dense1(self.flatten(inputs)))
 
         model = DNN(128, 10)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         history = model.fit(x_train, y_train, epochs=10, batch_size=32, validation_split=0.1)
+        model.save("dnn.keras")  # keras.models.load_model("dnn.keras", custom_objects={"DNN": DNN})
     """
 
-    def __init__(self):
-        super().__init__()
-        self.optimizer = None
-        self.loss = None
-        self.compiled_metrics = []
-        self.stop_training = False
-        self._opt_spec = None
+    _build_before_call = False
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
+            from .functional import Functional
+
+            cls = Functional
+        return super().__new__(cls, *args, **kwargs)
+
+    def __init__(self, *args, **kwargs):
+        if args or "inputs" in kwargs or "outputs" in kwargs:
+            raise TypeError(f"{type(self).__name__}: inputs and outputs make a functional model, which is "
+                            "keras.Model(inputs, outputs) itself; a subclass of keras.Model defines call() instead")
+        super().__init__(**kwargs)
+        self._init_trainer()
+        self._build_input_shape = None
+        self._build_input_dtype = None
 
     def forward(self, *args, **kwargs):
+        if args and self._build_input_shape is None and all(isinstance(t, Tensor) for t in tree.flatten(args[0])):
+            self._build_input_shape = _batchless(shape_of(args[0]))
+            self._build_input_dtype = tree.map_structure(lambda t: t.dtype.name, args[0])
         if args and isinstance(args[0], Tensor) and "_input_spec" not in self.__dict__:
             # the first input's per-sample shape and dtype: what export() traces when given no input_signature
             object.__setattr__(self, "_input_spec", (tuple(int(s) for s in args[0].shape[1:]), args[0].dtype))
@@ -68,241 +101,117 @@ class Model(Module):
     def call(self, inputs):
         raise NotImplementedError(f"{type(self).__name__} must define call(inputs) or forward(inputs)")
 
-    # ----- configuration -----
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
-        """Choose the optimizer (name, keras optimizer or ``bigcore.optim`` optimizer), the loss (name or
-        callable ``(y_true, y_pred)``) and metrics (names like ``"accuracy"``)."""
-        if loss is None:
-            raise ValueError("compile needs a loss")
-        if optimizer == "rmsprop":
-            raise ValueError("rmsprop is not available; use 'adam', 'adamw' or 'sgd'")
-        spec = optimizers.get(optimizer)
-        self._opt_spec = spec
-        self.optimizer = spec if isinstance(spec, Optimizer) else None
-        self.loss = losses.get(loss)
-        self.compiled_metrics = [resolve_metric(m, self.loss) for m in (metrics or [])]
+    def build(self, input_shape=None):
+        """Create the model's weights by running it once, in evaluation mode, on zeros of ``input_shape``: the
+        batch axis first, ``None`` for any size (``model.build((None, 28, 28))``); a list or dict of shapes for
+        several inputs. Without ``input_shape``, the shape recorded at the first call or in a saved config."""
+        if input_shape is None:
+            input_shape = self._build_input_shape
+            if input_shape is None:
+                raise ValueError(f"You must provide an `input_shape` argument to build {self.name!r}, e.g. "
+                                 "model.build((None, 28, 28)) for batches of 28x28 inputs.")
+        keras_tensor._run_in_eval(self, (zeros_for(input_shape, self._build_input_dtype),), {})
+        self._build_input_shape = _batchless(input_shape)
+        self._mark_built()
 
-    def _build(self, x):
-        """Run one forward pass so layers with inferred sizes create their parameters; bind the optimizer."""
-        if self.loss is None:
-            raise RuntimeError("you must compile the model before training or evaluating it")
-        with no_grad():
-            was = self.training
-            self.eval()
-            self(x[:1])
-            self.train(was)
-        if self.optimizer is None:
-            params = list(self.parameters())
-            if not params:
-                raise ValueError("the model has no trainable parameters")
-            self.optimizer = self._opt_spec.build(params)
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """``nn.Module.load_state_dict``; a model whose layers are not built yet is built first from the input
+        shape it recorded (at its first call, from its Input, or in a saved config), else a ValueError says to
+        call ``build(input_shape)``."""
+        if not self.built and any(k not in self.state_dict() for k in state_dict):
+            if self._build_input_shape is None:
+                raise ValueError(f"load_state_dict: {type(self).__name__} {self.name!r} is not built yet, so its "
+                                 "layers have no weights to load into: call model.build(input_shape) first (e.g. "
+                                 "model.build((None, 28, 28))), or run it on one batch")
+            self.build()
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
-    # ----- batches -----
-    @staticmethod
-    def _batches(n, batch_size, shuffle, generator=None):
-        order = _wrap(_core.randperm(n, generator and generator._g)).numpy() if shuffle else np.arange(n)
-        for start in range(0, n, batch_size):
-            yield order[start : start + batch_size]
+    # ----- layers -----
+    @property
+    def layers(self):
+        """The model's layers (its direct sublayers, in the order they were set)."""
+        return list(self.children())
 
-    def _step(self, xb, yb):
-        self.optimizer.zero_grad()
-        pred = self(xb)
-        loss = self.loss(yb, pred)
-        loss.backward()
-        self.optimizer.step()
-        return loss, pred
+    def get_layer(self, name=None, index=None):
+        """A layer by name or by position in ``layers``."""
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model only has "
+                                 f"{len(self.layers)} layers.")
+            return self.layers[index]
+        for layer in self.layers:
+            if getattr(layer, "name", None) == name:
+                return layer
+        names = [getattr(la, "name", "?") for la in self.layers]
+        raise ValueError(f"No such layer: {name}. Existing layers are: {names}.")
 
-    def _step_distributed(self, xb, yb, share):
-        """One data-parallel step: this rank's rows (``share`` of the global batch's rows, perhaps none), its
-        loss weighted by that share, the gradients summed over the ranks in one all-reduce, then the update.
-        Returns this rank's loss (None without rows) and predictions."""
-        from mpi4py import MPI
+    # ----- configuration and saving -----
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A new model from ``get_config()``'s output (a subclass: ``cls(**config)``)."""
+        try:
+            return cls(**config)
+        except TypeError as e:
+            raise TypeError(f"Unable to revive model from config. When overriding the `get_config()` method, make "
+                            f"sure that the returned config contains all items used as arguments in the constructor "
+                            f"to {cls.__name__}, or define a `from_config(cls, config)` class method. Received "
+                            f"config={config}. Error encountered during deserialization: {e}") from None
 
-        from .. import distributed
+    def get_build_config(self):
+        if self._build_input_shape is None:
+            return None
+        return {"input_shape": self._build_input_shape, "input_dtype": self._build_input_dtype}
 
-        self.optimizer.zero_grad()
-        loss = pred = None
-        if len(xb):
-            pred = self(xb)
-            loss = self.loss(yb, pred)
-            (loss * share).backward()
-        params = [p for p in self.parameters() if p.requires_grad]
-        for p in params:
-            if p.grad is None:
-                p.grad = p.detach() * 0
-        grads = [p.grad._c for p in params]
-        size = sum(p.numel() for p in params)
-        buffer = getattr(self, "_grad_buffer", None)
-        if buffer is None or len(buffer) != size:  # kept across steps: fresh pages every step cost more
-            buffer = np.empty(size, params[0].dtype.numpy)
-            object.__setattr__(self, "_grad_buffer", buffer)
-        _core.pack(grads, buffer)
-        distributed._comm().Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
-        _core.unpack(buffer, grads)
-        self.optimizer.step()
-        return loss, pred
+    def save(self, filepath, overwrite=True, **kwargs):
+        """Save the architecture, weights and compile settings to a ``.keras`` archive (see
+        ``keras.saving.save_model``); ``keras.models.load_model`` restores it."""
+        from .saving import save_model
 
-    def _metric_sums(self, yb, pred, sums):
-        if not self.compiled_metrics:
-            return
-        p, y = pred.detach().numpy(), yb.numpy()
-        for name, fn in self.compiled_metrics:
-            sums[name] = sums.get(name, 0.0) + float(np.sum(fn(y, p)))
+        save_model(self, filepath, overwrite=overwrite, **kwargs)
 
-    # ----- training -----
-    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0, distribute=False):
-        """Train for ``epochs`` epochs; returns a ``History`` whose ``.history`` maps ``"loss"``, each metric and
-        their ``"val_"`` forms to one value per epoch.
+    def save_weights(self, filepath, overwrite=True):
+        """Save the weights (the state dict) to ``<name>.weights.safetensors`` (see ``keras.saving``)."""
+        from .saving import save_weights
 
-        ``validation_split`` holds out that fraction of the samples (the last ones, before shuffling, as Keras
-        does: the first ``floor(n * (1 - validation_split))`` train); too few samples to leave both parts
-        non-empty is a ValueError before any training, as in Keras. ``validation_data=(x_val, y_val)`` gives them
-        explicitly. ``shuffle`` reorders the training samples every epoch with bigcore's seeded generator.
-        ``verbose``: 0 silent, 1 progress bar, 2 one line per epoch.
+        save_weights(self, filepath, overwrite=overwrite)
 
-        ``distribute=True`` trains data-parallel over MPI (``mpirun -n 4 python train.py``; needs
-        ``pip install "bigcore[mpi]"``; joins ``bigcore.distributed``'s process group if the script has not):
-        every rank passes the same data; ``batch_size`` is the global batch, of which each rank computes every
-        world-size-th row; the gradients are summed over the ranks weighted by their rows, so the run equals one
-        process's. Rank 0's weights are broadcast first, only rank 0 prints, the logs are global, and
-        ``ModelCheckpoint`` writes on rank 0 alone.
-        """
-        x, y = _as_tensor(x), _as_tensor(y)
-        if x is None or y is None:
-            raise ValueError("fit needs x and y")
-        n = len(x)
-        if len(y) != n:
-            raise ValueError(f"x and y have different numbers of samples: {n} and {len(y)}")
-        if validation_data is None and validation_split:
-            if not 0 < validation_split < 1:
-                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-            cut = int(math.floor(n * (1.0 - validation_split)))  # Keras 3's split point
-            if cut == 0 or cut == n:
-                raise ValueError(f"Training data contains {n} samples, which is not sufficient to split it into a "
-                                 f"validation and training set as specified by `validation_split={validation_split}`. "
-                                 "Either provide more data, or a different value for the `validation_split` argument.")
-            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
-            n = cut
-        if n == 0:
-            raise ValueError("no training samples")
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
-            validation_data = tuple(map(_as_tensor, validation_data))
-            if len(validation_data[0]) == 0 or len(validation_data[0]) != len(validation_data[1]):
-                raise ValueError(f"validation_data needs at least one sample and as many x as y, got "
-                                 f"{len(validation_data[0])} and {len(validation_data[1])}")
-        if batch_size is None or batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self._build(x)
-        rank, world = 0, 1
-        if distribute:
-            from .. import distributed
+    def load_weights(self, filepath, skip_mismatch=False):
+        """Load weights saved by ``save_weights`` (or from a ``.keras`` archive), building the model first if
+        needed from the input shape recorded in the file."""
+        from .saving import load_weights
 
-            if not distributed.is_initialized():
-                distributed.init_process_group("mpi")
-            rank, world = distributed.get_rank(), distributed.get_world_size()
-            with no_grad():
-                for t in list(self.parameters()) + list(self.buffers()):
-                    distributed.broadcast(t, 0)
-            comm = distributed._comm()
-            order_gen = Generator().manual_seed(comm.bcast(int(_core.randint(0, 2**62, [], "int64").item())))
-            if rank != 0:
-                verbose = 0
-        history = callbacks_module.History()
-        cbs = list(callbacks or []) + [history]
-        history.params = {"epochs": epochs, "steps": -(-n // batch_size), "verbose": verbose}
-        for cb in cbs:
-            cb.set_model(self)
-        self.stop_training = False
-        for cb in cbs:
-            cb.on_train_begin()
-        steps = -(-n // batch_size)
-        for epoch in range(initial_epoch, epochs):
-            for cb in cbs:
-                cb.on_epoch_begin(epoch)
-            if verbose:
-                print(f"Epoch {epoch + 1}/{epochs}")
-            bar = ProgressBar(steps, verbose)
-            self.train()
-            total, sums = 0.0, {}
-            batches = self._batches(n, batch_size, shuffle, order_gen if world > 1 else None)
-            for step, idx in enumerate(batches):
-                for cb in cbs:
-                    cb.on_train_batch_begin(step)
-                if world == 1:
-                    xb, yb = x[idx], y[idx]
-                    loss, pred = self._step(xb, yb)
-                    total += loss.item() * len(idx)
-                    self._metric_sums(yb, pred, sums)
-                else:
-                    mine = idx[rank::world]
-                    xb, yb = x[mine], y[mine]
-                    loss, pred = self._step_distributed(xb, yb, len(mine) / len(idx))
-                    part = {}
-                    if loss is not None:
-                        self._metric_sums(yb, pred, part)
-                    names = [name for name, _ in self.compiled_metrics]
-                    mine_sums = [loss.item() * len(mine) if loss is not None else 0.0] + [part.get(k, 0.0) for k in names]
-                    every = comm.allreduce(np.array(mine_sums, np.float64))  # the global batch's sums
-                    total += float(every[0])
-                    for k, v in zip(names, every[1:]):
-                        sums[k] = sums.get(k, 0.0) + float(v)
-                seen = min((step + 1) * batch_size, n)
-                logs = {**{k: v / seen for k, v in sums.items()}, "loss": total / seen}
-                bar.update(step + 1, logs)
-                for cb in cbs:
-                    cb.on_train_batch_end(step, logs)
-            logs = {**{k: v / n for k, v in sums.items()}, "loss": total / n}
-            if validation_data is not None:
-                vals = self._evaluate(*validation_data, batch_size)
-                logs.update({f"val_{k}": v for k, v in vals.items()})
-            bar.finish(logs)
-            for cb in cbs:
-                cb.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        for cb in cbs:
-            cb.on_train_end()
-        return history
+        load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
-    def _evaluate(self, x, y, batch_size):
-        was = self.training
-        self.eval()
-        total, sums, n = 0.0, {}, len(x)
-        with no_grad():
-            for idx in self._batches(n, batch_size, False):
-                pred = self(x[idx])
-                total += self.loss(y[idx], pred).item() * len(idx)
-                self._metric_sums(y[idx], pred, sums)
-        self.train(was)
-        return {**{k: v / n for k, v in sums.items()}, "loss": total / n}
+    # ----- inspection and export -----
+    def summary(self, line_length=None, print_fn=None):
+        """Print each layer's name, type, output shape (when known) and weight count, and the totals."""
+        print_fn = print_fn or print
+        width = line_length or 80
+        shapes = self._layer_output_shapes()
+        rows = [("Layer (type)", "Output Shape", "Param #")]
+        for layer in self.layers:
+            name = getattr(layer, "name", "?")
+            count = sum(p.numel() for p in layer.parameters())
+            shape = shapes.get(id(layer))
+            rows.append((f"{name} ({type(layer).__name__})", "?" if shape is None else str(shape), f"{count:,}"))
+        a, b = int(width * 0.45), int(width * 0.33)
+        rule = "-" * width
+        print_fn(f'Model: "{self.name}"')
+        print_fn(rule)
+        for i, (n, s, c) in enumerate(rows):
+            print_fn(f"{n:<{a}}{s:<{b}}{c:>{width - a - b}}")
+            print_fn("=" * width if i == 0 else rule)
+        params = list(self.parameters())
+        trainable = sum(p.numel() for p in params if p.requires_grad)
+        total = sum(p.numel() for p in params)
+        size = sum(p.numel() * p.dtype.itemsize for p in params)
+        print_fn(f"Total params: {total:,} ({size / 1024:.2f} KB)")
+        print_fn(f"Trainable params: {trainable:,}")
+        print_fn(f"Non-trainable params: {total - trainable:,}")
 
-    def evaluate(self, x=None, y=None, batch_size=32, verbose=0):
-        """The loss and metrics on ``(x, y)``: ``[loss, *metrics]``, or the loss alone when there are no metrics."""
-        x, y = _as_tensor(x), _as_tensor(y)
-        if len(x) == 0:
-            raise ValueError("evaluate needs at least one sample")
-        if self.optimizer is None:
-            self._build(x)
-        res = self._evaluate(x, y, batch_size)
-        if verbose:
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in res.items()))
-        out = [res["loss"]] + [res[name] for name, _ in self.compiled_metrics]
-        return out if self.compiled_metrics else out[0]
-
-    def predict(self, x, batch_size=32, verbose=0):
-        """The model's outputs for ``x`` as a numpy array (evaluation mode, no graph)."""
-        x = _as_tensor(x)
-        was = self.training
-        self.eval()
-        outs = []
-        with no_grad():
-            for idx in self._batches(len(x), batch_size, False):
-                outs.append(self(x[idx]).numpy())
-        self.train(was)
-        return np.concatenate(outs) if outs else np.zeros((0,))
+    def _layer_output_shapes(self):
+        """``{id(layer): output shape}`` for the layers whose outputs this model has seen (subclasses fill it)."""
+        return {}
 
     def export(self, filepath, format="onnx", verbose=True, input_signature=None, **kwargs):
         """Save the model for inference outside bigcore, as Keras 3's ``Model.export``; ``format="onnx"`` is the
@@ -335,9 +244,9 @@ class Model(Module):
                 raise ValueError("Model.export: the model has not seen any input yet; call fit, predict or the "
                                  "model once, or pass input_signature=[example batch]")
             shape, dtype = self._input_spec
-            examples = [tensor(np.zeros((2,) + shape, dtype.numpy))]
+            examples = [_creation.tensor(np.zeros((2,) + shape, dtype.numpy))]
         else:
-            examples = [a if isinstance(a, Tensor) else _as_tensor(a) for a in input_signature]
+            examples = [as_tensor(a) for a in input_signature]
         names = ["inputs"] if len(examples) == 1 else [f"inputs_{i}" for i in range(len(examples))]
         axes = {name: {0: "batch"} for name in names}
         axes["output_0"] = {0: "batch"}
@@ -345,36 +254,3 @@ class Model(Module):
                             dynamic_axes=axes, **kwargs)
         if verbose:
             print(f"Saved the model to {filepath} (ONNX)")
-
-    def summary(self):
-        """Print the layers and their parameter counts."""
-        total = 0
-        print(f'Model: "{type(self).__name__}"')
-        for name, m in self.named_children():
-            count = sum(p.numel() for p in m.parameters())
-            total += count
-            print(f"  {name:<20} {type(m).__name__:<20} {count:>10,}")
-        print(f"Total params: {total:,}")
-
-
-class Sequential(Model):
-    """Layers applied in order: ``Sequential([Dense(128, activation="relu"), Dense(10)])``; ``add`` appends."""
-
-    def __init__(self, layers=None):
-        super().__init__()
-        for layer in layers or []:
-            self.add(layer)
-
-    def add(self, layer):
-        if not isinstance(layer, Module):
-            raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
-        self.add_module(str(len(self._modules)), layer)
-
-    def call(self, inputs):
-        for layer in self._modules.values():
-            inputs = layer(inputs)
-        return inputs
-
-    @property
-    def layers(self):
-        return list(self._modules.values())

@@ -15,11 +15,13 @@ class ProgressBar:
 
     def _line(self, done, logs):
         width = 20
-        filled = width if self.total == 0 else int(width * done / self.total)
+        total = self.total if self.total is not None else done  # a generator's length is known at the end
+        filled = width if total == 0 else int(width * done / total)
         elapsed = time.perf_counter() - self.start
         per = elapsed / max(done, 1)
         rate = f"{per * 1e3:.0f}ms/step" if per >= 1e-3 else f"{per * 1e6:.0f}us/step"
-        parts = [f"{done}/{self.total}", "━" * filled + " " * (width - filled), f"{elapsed:.0f}s {rate}"]
+        of = self.total if self.total is not None else "Unknown"
+        parts = [f"{done}/{of}", "━" * filled + " " * (width - filled), f"{elapsed:.0f}s {rate}"]
         parts = [" ".join(parts)] + [f"{k}: {v:.4f}" for k, v in logs.items()]
         return " - ".join(parts)
 
@@ -32,8 +34,10 @@ class ProgressBar:
             self.file.write("\r" + self._line(done, logs))
             self.file.flush()
 
-    def finish(self, logs):
+    def finish(self, logs, done=None):
         if self.verbose == 0:
             return
-        self.file.write(("\r" if self.tty else "") + self._line(self.total, logs) + "\n")
+        if self.total is None:
+            self.total = done
+        self.file.write(("\r" if self.tty else "") + self._line(self.total if done is None else done, logs) + "\n")
         self.file.flush()

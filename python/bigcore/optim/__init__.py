@@ -1,8 +1,9 @@
-"""Optimizers (``SGD``, ``Adam``, ``AdamW``) whose ``step()`` is one fused engine call, and ``lr_scheduler``."""
+"""Optimizers (``SGD``, ``Adam``, ``AdamW``, ``RMSprop``) whose ``step()`` is one fused engine call, and ``lr_scheduler``."""
 
 from . import lr_scheduler
 from .adam import Adam, AdamW
 from .optimizer import Optimizer
+from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]

@@ -5,6 +5,10 @@
 //! `g += wd p; buf = first ? g : mu buf + (1 - d) g; g = nesterov ? g + mu buf : buf; p -= lr g`.
 //! Adam / AdamW, step `t`: `g += wd p` (Adam) or `p *= 1 - lr wd` (AdamW);
 //! `m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
+//! RMSprop (decay `a`, momentum `mu`, weight decay `wd`, centered): `g += wd p; v = a v + (1 - a) g^2;
+//! ga = a ga + (1 - a) g` (centered) `; s = v - ga^2` (centered) or `v`; then PyTorch's form
+//! `x = g / (sqrt(s) + eps); buf = mu buf + x` (momentum) `; p -= lr x` (x the buffer with momentum), or Keras's
+//! `x = lr g / sqrt(s + eps); buf = mu buf + x; p -= x` ([`RmspropForm`]).
 //!
 //! float32 runs SIMD code; float64 runs the plain loop. Both use only `+ - * / sqrt` in the same order (no
 //! fused multiply-add), each rounded once, so every level and every element gives the plain float32 loop's
@@ -49,6 +53,37 @@ pub struct Adam {
     pub decoupled: bool,
     /// Ascend instead of descend.
     pub maximize: bool,
+}
+
+/// Where RMSprop's epsilon and learning rate enter the update; the two agree when epsilon is 0 and the
+/// learning rate constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RmspropForm {
+    /// `torch.optim.RMSprop`: `x = g / (sqrt(s) + eps)`, the momentum buffer sums `x`, `p -= lr * buffer`.
+    Torch,
+    /// `keras.optimizers.RMSprop`: `x = lr * g / sqrt(s + eps)`, the momentum buffer sums `x`, `p -= buffer`.
+    Keras,
+}
+
+/// RMSprop hyper-parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct Rmsprop {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay of the squared-gradient average (PyTorch's `alpha`, Keras's `rho`).
+    pub alpha: f64,
+    /// Added to the denominator, outside or inside the square root as `form` says.
+    pub eps: f64,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
+    /// Momentum factor (0 turns the buffer off).
+    pub momentum: f64,
+    /// Subtract the squared gradient average from the squared-gradient average (needs a `grad_avg` state).
+    pub centered: bool,
+    /// Ascend instead of descend.
+    pub maximize: bool,
+    /// PyTorch's or Keras's placement of epsilon and the learning rate.
+    pub form: RmspropForm,
 }
 
 /// SGD's constants in the element type.
@@ -104,6 +139,43 @@ impl<T: Float> AdamConsts<T> {
     }
 }
 
+/// RMSprop's constants in the element type. The two forms differ only in constants, each exact where it is
+/// neutral: `sqrt(s + eps_in) + eps_out` (Torch: `eps_in = 0`; Keras: `eps_out = 0`), and
+/// `x = (lr_in g) / denom; p += lr_out x` (Torch: `lr_in = 1, lr_out = -lr`; Keras: `lr_in = lr, lr_out = -1`).
+#[derive(Clone, Copy)]
+struct RmspropConsts<T> {
+    alpha: T,
+    one_alpha: T,
+    mu: T,
+    wd: T,
+    eps_in: T,
+    eps_out: T,
+    lr_in: T,
+    lr_out: T,
+    h: Rmsprop,
+}
+
+impl<T: Float> RmspropConsts<T> {
+    fn new(h: &Rmsprop) -> Self {
+        let f = T::from_f64;
+        let (eps_in, eps_out, lr_in, lr_out) = match h.form {
+            RmspropForm::Torch => (0.0, h.eps, 1.0, -h.lr),
+            RmspropForm::Keras => (h.eps, 0.0, h.lr, -1.0),
+        };
+        RmspropConsts {
+            alpha: f(h.alpha),
+            one_alpha: f(1.0 - h.alpha),
+            mu: f(h.momentum),
+            wd: f(h.weight_decay),
+            eps_in: f(eps_in),
+            eps_out: f(eps_out),
+            lr_in: f(lr_in),
+            lr_out: f(lr_out),
+            h: *h,
+        }
+    }
+}
+
 /// One SGD step of `p` with gradient `g`. `buf` is the momentum buffer (ignored when momentum is 0); `first`
 /// says it holds nothing yet. All the same length.
 pub fn sgd<T: Float>(p: &mut [T], g: &[T], buf: &mut [T], h: &Sgd, first: bool) {
@@ -154,6 +226,50 @@ fn adam_plain<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], h: &Adam
         v[i] = k.b2 * v[i] + k.one_b2 * d * d;
         let denom = v[i].sqrt() * k.inv_bc2 + k.eps;
         p[i] += -k.step_size * m[i] / denom;
+    }
+}
+
+/// One RMSprop step of `p` with gradient `g` and squared-gradient average `v`; `buf` is the momentum buffer
+/// (given exactly when `h.momentum != 0`), `ga` the gradient average (given exactly when `h.centered`). All the
+/// same length.
+pub fn rmsprop<T: Float>(p: &mut [T], g: &[T], v: &mut [T], buf: Option<&mut [T]>, ga: Option<&mut [T]>, h: &Rmsprop) {
+    if let (Some(p), Some(g), Some(v)) = (T::as_f32_mut(p), T::as_f32(g), T::as_f32_mut(v)) {
+        let buf32 = buf.map(|b| T::as_f32_mut(b).expect("the momentum buffer has the parameter's dtype"));
+        let ga32 = ga.map(|a| T::as_f32_mut(a).expect("the gradient average has the parameter's dtype"));
+        return rmsprop_f32(simd::active(), p, g, v, buf32, ga32, RmspropConsts::new(h));
+    }
+    rmsprop_plain(p, g, v, buf, ga, h);
+}
+
+/// [`rmsprop`] element by element: the float64 path, and the loop every SIMD level reproduces bit for bit in
+/// f32.
+fn rmsprop_plain<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    v: &mut [T],
+    mut buf: Option<&mut [T]>,
+    mut ga: Option<&mut [T]>,
+    h: &Rmsprop,
+) {
+    let k = RmspropConsts::<T>::new(h);
+    for i in 0..p.len() {
+        let mut d = if h.maximize { -g[i] } else { g[i] };
+        if h.weight_decay != 0.0 {
+            d += k.wd * p[i];
+        }
+        v[i] = k.alpha * v[i] + k.one_alpha * d * d;
+        let mut s = v[i];
+        if let Some(ga) = ga.as_deref_mut() {
+            ga[i] = k.alpha * ga[i] + k.one_alpha * d;
+            s = s - ga[i] * ga[i];
+        }
+        let denom = (s + k.eps_in).sqrt() + k.eps_out;
+        let mut x = k.lr_in * d / denom;
+        if let Some(buf) = buf.as_deref_mut() {
+            buf[i] = k.mu * buf[i] + x;
+            x = buf[i];
+        }
+        p[i] += k.lr_out * x;
     }
 }
 
@@ -227,6 +343,64 @@ crate::simd_kernel! {
     fn adam_f32(simd: Simd, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts<f32>) = adam_body;
 }
 
+#[inline(always)]
+unsafe fn rmsprop_body<V: F32x>(
+    p: &mut [f32],
+    g: &[f32],
+    v: &mut [f32],
+    mut buf: Option<&mut [f32]>,
+    mut ga: Option<&mut [f32]>,
+    k: RmspropConsts<f32>,
+) {
+    // SAFETY: the CPU contract comes from `simd_kernel!`; slices are accessed through bounds-checked loads.
+    unsafe {
+        let (alpha, one_alpha, mu, wd) = (V::splat(k.alpha), V::splat(k.one_alpha), V::splat(k.mu), V::splat(k.wd));
+        let (eps_in, eps_out, lr_in, lr_out) =
+            (V::splat(k.eps_in), V::splat(k.eps_out), V::splat(k.lr_in), V::splat(k.lr_out));
+        let mut i = 0;
+        while i < p.len() {
+            let n = step::<V>(i, p.len());
+            let pv = load::<V>(p, i, n);
+            let mut d = load::<V>(g, i, n);
+            if k.h.maximize {
+                d = V::sub(V::splat(-0.0), d);
+            }
+            if k.h.weight_decay != 0.0 {
+                d = V::add(d, V::mul(wd, pv));
+            }
+            let vv = V::add(V::mul(alpha, load::<V>(v, i, n)), V::mul(V::mul(one_alpha, d), d));
+            store(vv, v, i, n);
+            let mut s = vv;
+            if let Some(ga) = ga.as_deref_mut() {
+                let av = V::add(V::mul(alpha, load::<V>(ga, i, n)), V::mul(one_alpha, d));
+                store(av, ga, i, n);
+                s = V::sub(s, V::mul(av, av));
+            }
+            let denom = V::add(V::sqrt(V::add(s, eps_in)), eps_out);
+            let mut x = V::div(V::mul(lr_in, d), denom);
+            if let Some(buf) = buf.as_deref_mut() {
+                x = V::add(V::mul(mu, load::<V>(buf, i, n)), x);
+                store(x, buf, i, n);
+            }
+            store(V::add(pv, V::mul(lr_out, x)), p, i, n);
+            i += n;
+        }
+    }
+}
+
+crate::simd_kernel! {
+    /// [`rmsprop_body`] at the given level.
+    fn rmsprop_f32(
+        simd: Simd,
+        p: &mut [f32],
+        g: &[f32],
+        v: &mut [f32],
+        buf: Option<&mut [f32]>,
+        ga: Option<&mut [f32]>,
+        k: RmspropConsts<f32>,
+    ) = rmsprop_body;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +438,63 @@ mod tests {
                     assert_eq!((&p, &b), (&p2, &b2), "{} sgd {h:?} len {len}", simd.name());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_level_reproduces_the_plain_float32_rmsprop_loop_bit_for_bit() {
+        for simd in Simd::ALL.into_iter().filter(|s| s.supported()) {
+            for len in [1usize, 7, 16, 17, 33, 1001] {
+                let g = values(len, 4);
+                for form in [RmspropForm::Torch, RmspropForm::Keras] {
+                    for (momentum, centered, wd, maximize) in [
+                        (0.0, false, 0.0, false),
+                        (0.9, true, 0.1, false),
+                        (0.5, false, 0.0, true),
+                        (0.0, true, 0.01, false),
+                    ] {
+                        let h = Rmsprop {
+                            lr: 0.01,
+                            alpha: 0.9,
+                            eps: 1e-7,
+                            weight_decay: wd,
+                            momentum,
+                            centered,
+                            maximize,
+                            form,
+                        };
+                        let (mut p, mut v, mut b, mut a) =
+                            (values(len, 5), vec![0f32; len], vec![0f32; len], vec![0f32; len]);
+                        let (mut p2, mut v2, mut b2, mut a2) = (p.clone(), v.clone(), b.clone(), a.clone());
+                        for _ in 0..3 {
+                            let (buf, ga) = ((momentum != 0.0).then_some(&mut b[..]), centered.then_some(&mut a[..]));
+                            rmsprop_f32(simd, &mut p, &g, &mut v, buf, ga, RmspropConsts::new(&h));
+                            let (buf2, ga2) =
+                                ((momentum != 0.0).then_some(&mut b2[..]), centered.then_some(&mut a2[..]));
+                            rmsprop_plain(&mut p2, &g, &mut v2, buf2, ga2, &h);
+                        }
+                        assert_eq!((&p, &v, &b, &a), (&p2, &v2, &b2, &a2), "{} rmsprop {h:?} len {len}", simd.name());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn float64_rmsprop_forms_match_their_formulas() {
+        // one step from zero state: v = (1 - a) g^2; PyTorch p -= lr g / (sqrt(v) + eps), Keras p -= lr g / sqrt(v + eps)
+        let (lr, a, eps, g0, p0) = (0.01f64, 0.9f64, 1e-3f64, 0.5f64, 1.0f64);
+        for form in [RmspropForm::Torch, RmspropForm::Keras] {
+            let h =
+                Rmsprop { lr, alpha: a, eps, weight_decay: 0.0, momentum: 0.0, centered: false, maximize: false, form };
+            let (mut p, mut v) = (vec![p0], vec![0.0f64]);
+            rmsprop(&mut p, &[g0], &mut v, None, None, &h);
+            let vv = (1.0 - a) * g0 * g0;
+            let want = match form {
+                RmspropForm::Torch => p0 - lr * g0 / (vv.sqrt() + eps),
+                RmspropForm::Keras => p0 - lr * g0 / (vv + eps).sqrt(),
+            };
+            assert!((p[0] - want).abs() < 1e-15, "{form:?}: {} vs {want}", p[0]);
         }
     }
 

@@ -2,7 +2,8 @@
 
 use super::errors::detached;
 use super::tensor::PyTensor;
-use crate::kernels::optim::{Adam, Sgd};
+use crate::error::Error;
+use crate::kernels::optim::{Adam, Rmsprop, RmspropForm, Sgd};
 use crate::optim;
 use crate::tensor::Tensor;
 use pyo3::prelude::*;
@@ -62,6 +63,38 @@ fn adam_step(
     detached(py, "adam", move || optim::adam_step(&p, &g, &m, &v, h, step))
 }
 
+/// One RMSprop step; `form` is `"torch"` (`torch.optim.RMSprop`) or `"keras"` (`keras.optimizers.RMSprop`).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn rmsprop_step(
+    py: Python<'_>,
+    params: Vec<P<'_>>,
+    grads: Vec<P<'_>>,
+    square_avg: Vec<P<'_>>,
+    momentum_buffer: Vec<P<'_>>,
+    grad_avg: Vec<P<'_>>,
+    lr: f64,
+    alpha: f64,
+    eps: f64,
+    weight_decay: f64,
+    momentum: f64,
+    centered: bool,
+    maximize: bool,
+    form: &str,
+) -> PyResult<()> {
+    let form = match form {
+        "torch" => Ok(RmspropForm::Torch),
+        "keras" => Ok(RmspropForm::Keras),
+        other => Err(Error::invalid("rmsprop", format!("form must be 'torch' or 'keras', got {other:?}"))),
+    };
+    let (p, g, v) = (handles(&params), handles(&grads), handles(&square_avg));
+    let (b, a) = (handles(&momentum_buffer), handles(&grad_avg));
+    detached(py, "rmsprop", move || {
+        let h = Rmsprop { lr, alpha, eps, weight_decay, momentum, centered, maximize, form: form? };
+        optim::rmsprop_step(&p, &g, &v, &b, &a, h)
+    })
+}
+
 /// The 2-norm of all values of `tensors` together.
 #[pyfunction]
 fn total_norm(py: Python<'_>, tensors: Vec<P<'_>>) -> PyResult<f64> {
@@ -80,6 +113,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(assign, m)?)?;
     m.add_function(wrap_pyfunction!(sgd_step, m)?)?;
     m.add_function(wrap_pyfunction!(adam_step, m)?)?;
+    m.add_function(wrap_pyfunction!(rmsprop_step, m)?)?;
     m.add_function(wrap_pyfunction!(total_norm, m)?)?;
     m.add_function(wrap_pyfunction!(scale_, m)?)?;
     Ok(())
