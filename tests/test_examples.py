@@ -123,3 +123,28 @@ def test_attention_from_scratch_agrees_with_the_module(capsys):
         assert d["naive_view"] > 1e-2  # the bare view really is wrong, not a different rounding
     mod.main([])
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("unmasked=")
+
+
+def test_readme_specification_models_run_as_written(tmp_path, monkeypatch):
+    # every block of the README's "The specification's models", in order in one namespace, with fewer epochs and
+    # steps; the shapes its comments promise are checked on the names it leaves behind
+    import re
+
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The specification's models"):]
+    section = section[:section.index("\n## ", 1)]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 5
+    code = "\n".join(blocks)
+    subs = {"epochs=10": "epochs=1", "epochs=5": "epochs=1", "(lambda: real, 200)": "(lambda: real, 3)",
+            "(lambda: real, 100, log_every=20)": "(lambda: real, 4, log_every=2)"}
+    for a, b in subs.items():
+        assert code.count(a) == 1, a
+        code = code.replace(a, b)
+    monkeypatch.chdir(tmp_path)  # dnn.keras is written there
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["logits"].shape == (8, 13, 40) and scope["pred"].shape[0] == 8 and scope["pred"].shape[1] <= 20
+    assert scope["out"].shape == (2, 10, 64) and scope["weights"].shape == (2, 10, 10) and scope["z"].shape == (32, 64)
+    assert scope["ids"].shape == (4, 50) and scope["p_real"].shape == (4, 1)
+    assert set(scope["history"]) >= {"d_loss", "g_loss", "d_acc"}
