@@ -3,5 +3,6 @@
 
 from .gpt import GPT, GPTConfig
 from .gpt_classification import GPTForSequenceClassification
+from .seq2seq import Seq2SeqTransformer
 
-__all__ = ["GPT", "GPTConfig", "GPTForSequenceClassification"]
+__all__ = ["GPT", "GPTConfig", "GPTForSequenceClassification", "Seq2SeqTransformer"]
