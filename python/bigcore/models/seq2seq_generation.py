@@ -13,9 +13,10 @@ Beam search, per source (``num_beams`` = K):
   length_penalty`` (n = generated tokens, eos included, bos not) in a pool that keeps the K best; other candidates
   fill the K new running hypotheses. (At most K candidates end in eos, so 2K always holds K others.)
 - A source is done once its pool holds K hypotheses and no running one can still beat the worst of them: the best
-  running sum ``s`` (which only falls as tokens are added) can at most reach ``s / n_max ** length_penalty`` when
-  ``length_penalty > 0`` and ``s / (n + 1) ** length_penalty`` otherwise. So stopping early never changes the
-  result (Hugging Face's ``early_stopping="never"``).
+  running sum ``s`` of n generated tokens (a sum that only falls as tokens are added) can at most reach
+  ``s / n_max ** length_penalty`` when ``length_penalty > 0`` and ``s / (n + 1) ** length_penalty`` otherwise
+  (``n_max = max_length - 1``). So stopping early never changes the result (Hugging Face's
+  ``early_stopping="never"``).
 - At ``max_length`` the running hypotheses join the pool unfinished (scored the same way, without an eos); the
   best of the pool is returned.
 """
