@@ -1,11 +1,12 @@
 """``LSTM`` with PyTorch's arguments, parameter names (``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``,
 ``bias_hh_l0``, ``..._reverse``), gate order (i, f, g, o), initialization and return value
-``output, (h_n, c_n)``. Each layer and direction runs its whole sequence as one fused engine call."""
+``output, (h_n, c_n)``. Each layer and direction runs its whole sequence as one fused engine call; the reverse
+direction runs backwards in time inside the engine, on the sequence as it is (no flipped copies)."""
 
 import math
 
 from .. import _core
-from .._creation import arange, param_storage, zeros
+from .._creation import param_storage, zeros
 from .._functions import cat, stack
 from .._tensor import _wrap
 from ..errors import ShapeError
@@ -13,10 +14,6 @@ from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
-
-
-def _flip_time(x):
-    return x.index_select(0, arange(x.shape[0] - 1, -1, -1))
 
 
 class LSTM(Module):
@@ -63,10 +60,12 @@ class LSTM(Module):
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
 
-    def _run(self, x, h0, c0, sfx):
+    def _run(self, x, h0, c0, sfx, reverse):
+        """One layer and direction over ``x`` (T, B, I): the output sequence (T, B, H) in time order and the
+        final ``h`` and ``c`` (B, H) of the direction's last step."""
         w_ih, w_hh = getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx)
         b = getattr(self, "bias_ih" + sfx) + getattr(self, "bias_hh" + sfx) if self.bias else None
-        packed = _wrap(_core.lstm(x._c, h0._c, c0._c, w_ih._c, w_hh._c, None if b is None else b._c))
+        packed = _wrap(_core.lstm(x._c, h0._c, c0._c, w_ih._c, w_hh._c, None if b is None else b._c, reverse))
         t = x.shape[0]
         return packed[:t], packed[t], packed[t + 1]
 
@@ -95,9 +94,8 @@ class LSTM(Module):
             for direction in range(d):
                 k = layer * d + direction
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
-                xi = x if direction == 0 else _flip_time(x)
-                seq, h_t, c_t = self._run(xi, h0[k], c0[k], sfx)
-                outs.append(seq if direction == 0 else _flip_time(seq))
+                seq, h_t, c_t = self._run(x, h0[k], c0[k], sfx, reverse=direction == 1)
+                outs.append(seq)
                 h_n.append(h_t)
                 c_n.append(c_t)
             x = outs[0] if d == 1 else cat(outs, 2)
