@@ -142,3 +142,12 @@ def test_every_simd_level_matches_float64(level):
                             "BIGCORE_TESTS": os.path.dirname(os.path.abspath(__file__))})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == level
+
+
+def test_benchmark_smoke_run():
+    # benchmarks/lstm.py at tiny sizes against its numpy loop: the contenders' outputs agree (the script checks
+    # before timing) and it prints a ratio for both shapes
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks", "lstm.py")
+    r = subprocess.run([sys.executable, script, "--quick", "--peer", "numpy"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("ratio ") == 2 + 1  # the header's legend and one line per shape

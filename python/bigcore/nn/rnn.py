@@ -29,6 +29,15 @@ class LSTM(Module):
     Shape: input ``(T, B, input_size)`` (or batch first, or unbatched ``(T, input_size)``); optional
     ``(h_0, c_0)`` each ``(num_layers * num_directions, B, hidden_size)``. Returns ``output``
     ``(T, B, num_directions * hidden_size)`` and ``(h_n, c_n)`` shaped like ``h_0``.
+
+    Memory: while a graph is recorded, each layer and direction keeps its gate activations and cell states,
+    ``(5T + 1) * B * hidden_size`` values, for the backward (as PyTorch does); above 1 GiB per layer and direction
+    it keeps none and its backward recomputes them (one more forward pass of that layer).
+
+    Example::
+
+        >>> lstm = nn.LSTM(10, 20, num_layers=2)
+        >>> out, (h, c) = lstm(bigcore.randn(5, 3, 10))   # out: (5, 3, 20); h, c: (2, 3, 20)
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
