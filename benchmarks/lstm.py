@@ -5,8 +5,9 @@ one process, interleaved and paired, at the LSTM issue's shapes:
 - ``big``: B64 T128 I256 H256, one layer;
 - ``small``: B32 T64 I128 H128, two layers.
 
-Prints per shape the median milliseconds of each contender and the peer's time over bigcore's (above 1: bigcore is
-faster), as the median and the range of the per-round ratios.
+Prints per shape the median (and best) milliseconds of each contender and the peer's time over bigcore's (above 1:
+bigcore is faster), as the median and the range of the per-round ratios, and the ratio of the best times (the
+rounds least disturbed by other load on a shared machine).
 
     python benchmarks/lstm.py [--rounds 7] [--threads 2] [--shapes big,small] [--peer torch|numpy|both]
                               [--forward] [--quick]
@@ -186,7 +187,7 @@ def main():
     builders = {"bigcore": bigcore_lstm, "torch": torch_lstm, "numpy": numpy_lstm}
     print(f"simd={bigcore.simd_level()}  threads={args.threads}  torch={torch.__version__ if torch else 'no'}  "
           f"({'forward' if args.forward else 'forward+backward'}, float32; ms per call, median over {rounds} rounds; "
-          "ratio = peer time / bigcore time, median [min-max] of the rounds)")
+          "ratio = peer time / bigcore time, median [min-max] of the rounds, and of the best times)")
     rng = np.random.default_rng(0)
     for name in args.shapes.split(","):
         b, t, i, h, layers = shapes[name]
@@ -208,10 +209,11 @@ def main():
                 timed_block(runs[k], calls, not args.forward, times[k], 0.0 if args.quick else 0.3)
         print(f"\n{name}: B{b} T{t} I{i} H{h} layers={layers}, {calls} calls a block")
         for k, ts in times.items():
-            line = f"  {k:>8} {1e3 * statistics.median(ts):9.2f} ms"
+            line = f"  {k:>8} {1e3 * statistics.median(ts):9.2f} ms (best {1e3 * min(ts):8.2f})"
             if k != "bigcore":
                 ratios = sorted(a / c for a, c in zip(ts, times["bigcore"]))
-                line += f"   ratio {statistics.median(ratios):.2f} [{ratios[0]:.2f}-{ratios[-1]:.2f}]"
+                line += (f"   ratio {statistics.median(ratios):.2f} [{ratios[0]:.2f}-{ratios[-1]:.2f}],"
+                         f" best/best {min(ts) / min(times['bigcore']):.2f}")
             print(line, flush=True)
     if limit:
         limit.unregister()

@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release --example lstm_bench [threads] [BxTxIxH] [seconds]` (default 2 threads, B64 T128 I256
 //! H256, 3 s): repeats forward + backward for that long and prints the median and best of each, with the GFLOP/s
-//! of their products (forward 2 T B 4H (I + H), backward twice the forward's plus the recurrent 2 T B 4H H).
+//! of their products (forward 2 T B 4H (I + H): the input projections and the recurrent ones; backward twice that:
+//! dW_ih, dx, dW_hh and the recurrent dh).
 //! Run it under `perf record -e cpu-clock` to see where the time goes.
 
 use bigcore::kernels::gemm::active_simd;
@@ -52,7 +53,7 @@ fn main() {
         bwd.push(t1.elapsed().as_secs_f64());
     }
     let flops_f = 2.0 * (t * b * 4 * h * (i + h)) as f64;
-    let flops_b = 2.0 * flops_f + 2.0 * (t * b * 4 * h * h) as f64;
+    let flops_b = 2.0 * flops_f;
     let ((fm, fb), (bm, bb)) = (median_best(fwd.clone()), median_best(bwd));
     println!(
         "B{b} T{t} I{i} H{h}, {threads} threads, {}, {} runs: forward median {:.1} ms (best {:.1}, {:.0} GFLOP/s), \
