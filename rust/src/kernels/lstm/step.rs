@@ -138,6 +138,7 @@ pub(super) fn forward_steps<T: Kernel>(
     let Dims { t, b, h, .. } = d;
     let (bh, g4) = (b * h, 4 * h);
     assert!(z.len() == t * b * g4 && c.len() == (t + 1) * bh && seq.len() == t * bh && h0.len() == bh);
+    assert!(whh_t.k() == h && whh_t.group_n() == h && whh_t.n() == g4, "lstm: W_hh^T packed for other sizes");
     let (zs, cs, hs) = (Shared::new(z), Shared::new(c), Shared::new(seq));
     let simd = whh_t.simd();
     plan.run(t, |s, rows, cols| {
