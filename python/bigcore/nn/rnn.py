@@ -1,11 +1,12 @@
 """``LSTM`` with PyTorch's arguments, parameter names (``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``,
 ``bias_hh_l0``, ``..._reverse``), gate order (i, f, g, o), initialization and return value
-``output, (h_n, c_n)``. Each layer and direction runs its whole sequence as one fused engine call."""
+``output, (h_n, c_n)``. Each layer and direction runs its whole sequence as one fused engine call; the reverse
+direction runs backwards in time inside the engine, on the sequence as it is (no flipped copies)."""
 
 import math
 
 from .. import _core
-from .._creation import arange, param_storage, zeros
+from .._creation import param_storage, zeros
 from .._functions import cat, stack
 from .._tensor import _wrap
 from ..errors import ShapeError
@@ -13,10 +14,6 @@ from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
-
-
-def _flip_time(x):
-    return x.index_select(0, arange(x.shape[0] - 1, -1, -1))
 
 
 class LSTM(Module):
@@ -32,6 +29,15 @@ class LSTM(Module):
     Shape: input ``(T, B, input_size)`` (or batch first, or unbatched ``(T, input_size)``); optional
     ``(h_0, c_0)`` each ``(num_layers * num_directions, B, hidden_size)``. Returns ``output``
     ``(T, B, num_directions * hidden_size)`` and ``(h_n, c_n)`` shaped like ``h_0``.
+
+    Memory: while a graph is recorded, each layer and direction keeps its gate activations and cell states,
+    ``(5T + 1) * B * hidden_size`` values, for the backward (as PyTorch does); above 1 GiB per layer and direction
+    it keeps none and its backward recomputes them (one more forward pass of that layer).
+
+    Example::
+
+        >>> lstm = nn.LSTM(10, 20, num_layers=2)
+        >>> out, (h, c) = lstm(bigcore.randn(5, 3, 10))   # out: (5, 3, 20); h, c: (2, 3, 20)
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
@@ -63,10 +69,12 @@ class LSTM(Module):
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
 
-    def _run(self, x, h0, c0, sfx):
+    def _run(self, x, h0, c0, sfx, reverse):
+        """One layer and direction over ``x`` (T, B, I): the output sequence (T, B, H) in time order and the
+        final ``h`` and ``c`` (B, H) of the direction's last step."""
         w_ih, w_hh = getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx)
         b = getattr(self, "bias_ih" + sfx) + getattr(self, "bias_hh" + sfx) if self.bias else None
-        packed = _wrap(_core.lstm(x._c, h0._c, c0._c, w_ih._c, w_hh._c, None if b is None else b._c))
+        packed = _wrap(_core.lstm(x._c, h0._c, c0._c, w_ih._c, w_hh._c, None if b is None else b._c, reverse))
         t = x.shape[0]
         return packed[:t], packed[t], packed[t + 1]
 
@@ -95,9 +103,8 @@ class LSTM(Module):
             for direction in range(d):
                 k = layer * d + direction
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
-                xi = x if direction == 0 else _flip_time(x)
-                seq, h_t, c_t = self._run(xi, h0[k], c0[k], sfx)
-                outs.append(seq if direction == 0 else _flip_time(seq))
+                seq, h_t, c_t = self._run(x, h0[k], c0[k], sfx, reverse=direction == 1)
+                outs.append(seq)
                 h_n.append(h_t)
                 c_n.append(c_t)
             x = outs[0] if d == 1 else cat(outs, 2)

@@ -101,7 +101,7 @@ pub(super) fn arm(op: &Op, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
         Op::ScaledDotProductAttention { .. } => {
             ops::attention::scaled_dot_product_attention_backward(op, g, inputs, y)?
         }
-        Op::Lstm => ops::recurrent::lstm_backward(g, inputs)?,
+        Op::Lstm { .. } => ops::recurrent::lstm_backward(op, g, inputs, y)?,
         Op::Gather(dim) | Op::Sort(dim) | Op::Topk(dim) => {
             vec![Some(ops::gather::gather_backward(g, &inputs[1], x.shape(), *dim)?), None]
         }
@@ -140,7 +140,8 @@ pub(super) fn saved(op: &Op, inputs: &[Tensor]) -> (Vec<usize>, bool) {
         Op::LayerNorm { .. } => ((0..inputs.len().min(2)).collect(), false),
         Op::CrossEntropy { .. } => (vec![0, 1], false),
         Op::Embedding => (vec![0], false),
-        Op::Lstm => ((0..inputs.len()).collect(), true),
+        // the inputs (a recompute reruns the forward on them) and the output (the hidden states)
+        Op::Lstm { .. } => ((0..inputs.len()).collect(), true),
         // q, k, v (and the mask) for the scores, the output for rowsum(dout * out)
         Op::ScaledDotProductAttention { .. } => ((0..inputs.len()).collect(), true),
         // the fused GPT reads its parameters again in its backward (it keeps no copy)

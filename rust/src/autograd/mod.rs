@@ -11,7 +11,7 @@ mod backward;
 pub mod hooks;
 mod op;
 
-pub use op::{Attr, Binary, Op, Reduction, SliceSpec, Unary};
+pub use op::{Attr, Binary, LstmSaved, Op, Reduction, SliceSpec, Unary};
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;

@@ -3,6 +3,7 @@
 
 use crate::dtype::DType;
 use crate::kernels::gelu::Gelu;
+use crate::kernels::lstm::Direction;
 use crate::tensor::Tensor;
 
 /// How a loss is reduced over the batch.
@@ -230,7 +231,12 @@ pub enum Op {
     },
     /// One LSTM layer over a sequence: inputs `[x, h0, c0, w_ih, w_hh]` or with a summed bias appended; the
     /// output packs `[h_1..h_T, h_T, c_T]`.
-    Lstm,
+    Lstm {
+        /// Forward or reverse in time.
+        direction: Direction,
+        /// The forward's gate activations and cell states, unless too large to keep (`ops::recurrent`).
+        saved: Option<LstmSaved>,
+    },
     /// `src.gather(dim, index)` (`ops::gather`), and sort's and topk's values, which are that gather of the
     /// indices they return: inputs `[src, index]`.
     Gather(usize),
@@ -249,6 +255,15 @@ pub enum Op {
     Gpt(std::sync::Arc<crate::model::gpt_op::GptSaved>),
     /// Placeholder left when backward freed the graph.
     Freed(&'static str),
+}
+
+/// What an LSTM layer's forward keeps for its backward (`ops::recurrent` says when).
+#[derive(Clone, Debug)]
+pub struct LstmSaved {
+    /// Gate activations (T, B, 4H).
+    pub gates: Tensor,
+    /// Cell states (T + 1, B, H), by step.
+    pub cells: Tensor,
 }
 
 /// An attribute value of a traced op.
@@ -297,7 +312,7 @@ impl Op {
             Op::CrossEntropy { .. } => "cross_entropy",
             Op::Embedding => "embedding",
             Op::ScaledDotProductAttention { .. } => "scaled_dot_product_attention",
-            Op::Lstm => "lstm",
+            Op::Lstm { .. } => "lstm",
             Op::Gather(_) => "gather",
             Op::Sort(_) => "sort",
             Op::Topk(_) => "topk",
@@ -348,6 +363,7 @@ impl Op {
                 ("label_smoothing", Attr::Float(*label_smoothing)),
                 ("reduction", Attr::Str(reduction.name().into())),
             ],
+            Op::Lstm { direction, .. } => vec![("direction", Attr::Str(direction.name().into()))],
             Op::ScaledDotProductAttention { causal, scale, dropout_p, .. } => vec![
                 ("is_causal", Attr::Bool(*causal)),
                 ("scale", Attr::Float(*scale)),

@@ -8,6 +8,7 @@ use crate::autograd::{Reduction, SliceSpec, Unary};
 use crate::dtype::DType;
 use crate::error::Error;
 use crate::kernels::gelu::Gelu;
+use crate::kernels::lstm::Direction;
 use crate::ops::{self, creation::shape_from_i64, linalg, nn, Cmp};
 use crate::tensor::Tensor;
 use pyo3::exceptions::PyOverflowError;
@@ -303,7 +304,8 @@ fn scaled_dot_product_attention(
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, h0, c0, w_ih, w_hh, bias=None))]
+#[pyo3(signature = (x, h0, c0, w_ih, w_hh, bias=None, reverse=false))]
+#[allow(clippy::too_many_arguments)]
 fn lstm(
     py: Python<'_>,
     x: P<'_>,
@@ -312,10 +314,12 @@ fn lstm(
     w_ih: P<'_>,
     w_hh: P<'_>,
     bias: Option<P<'_>>,
+    reverse: bool,
 ) -> PyResult<PyTensor> {
     let (x, h0, c0, wi, wh) = (x.t.clone(), h0.t.clone(), c0.t.clone(), w_ih.t.clone(), w_hh.t.clone());
     let b = bias.map(|b| b.t.clone());
-    run(py, "lstm", move || ops::recurrent::lstm(&x, &h0, &c0, &wi, &wh, b.as_ref()))
+    let direction = if reverse { Direction::Reverse } else { Direction::Forward };
+    run(py, "lstm", move || ops::recurrent::lstm(&x, &h0, &c0, &wi, &wh, b.as_ref(), direction))
 }
 
 #[pyfunction]

@@ -20,7 +20,8 @@
 //! - taller: row blocks of at most MC = 120 rows (120 KiB of A in L2; M cut into equal blocks, so M = 300 runs
 //!   as 102 + 102 + 96 rather than 120 + 120 + 60) sharing one packed B block (KC x NC) per block of k.
 //!
-//! One-row products skip all of this (`gemv.rs`): packing B would cost as much as the product.
+//! One-row products skip all of this (`gemv.rs`): packing B would cost as much as the product. A B multiplied
+//! many times (a recurrent layer's weights, once per time step) is packed once instead (`packed.rs`).
 //!
 //! Threads: the output is cut into one tile per thread on a 2-D grid chosen so that each thread packs the fewest
 //! rows of A plus columns of B (GPT's wide products split by columns, tall ones by rows); each thread runs the
@@ -31,12 +32,14 @@
 mod gemv;
 mod microkernel;
 mod pack;
+mod packed;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
 pub use crate::simd::{active as active_simd, best as best_simd, Simd};
-pub use microkernel::Kernel;
+pub use microkernel::{tile, Kernel};
 pub use pack::MatRef;
+pub use packed::{gemm_packed, gemm_packed_tile, gemm_packed_with, PackedB};
 
 use crate::parallel;
 

@@ -44,7 +44,8 @@ impl<T: Copy + Default> PackBuf<T> {
         self.len = len;
     }
 
-    fn get_mut(&mut self, len: usize) -> &mut [T] {
+    /// Room for `len` values (as [`PackBuf::reserve`]), returned for writing.
+    pub(super) fn get_mut(&mut self, len: usize) -> &mut [T] {
         self.reserve(len);
         self.get_mut_keep()
     }
@@ -147,6 +148,13 @@ pub fn pack_b_panels<T: Pack>(
 ) {
     let dst = &mut out.get_mut_keep()[slot * kc * nr..(slot + count) * kc * nr];
     pack_panels(dst, b.data, p0 * b.rs + j0 * b.cs, nc, kc, nr, b.cs, b.rs, pj0);
+}
+
+/// Pack all of `B[p0..p0+kc, j0..j0+nc]` into `dst`: ceil(nc/NR) panels of `kc * NR` values (the last
+/// zero-padded), `dst` exactly that long. For B packed once and kept ([`super::PackedB`]).
+pub fn pack_b_block<T: Pack>(dst: &mut [T], b: MatRef<'_, T>, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize) {
+    debug_assert_eq!(dst.len(), nc.div_ceil(nr) * kc * nr);
+    pack_panels(dst, b.data, p0 * b.rs + j0 * b.cs, nc, kc, nr, b.cs, b.rs, 0);
 }
 
 /// Ask the cache for the source rows of panels `pj0..pj0+count` of `B[p0..p0+kc, j0..j0+nc]` ahead of packing

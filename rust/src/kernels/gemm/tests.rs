@@ -1,6 +1,7 @@
 //! The GEMM against a naive float64 product: awkward sizes, every transpose, strided and sliced operands, alpha,
 //! beta and the bias epilogue, every SIMD path this CPU has, and 1..4 threads (whose results must be identical: a thread count
-//! changes which thread computes a tile, never the order of the sums inside it).
+//! changes which thread computes a tile, never the order of the sums inside it); B packed once and reused
+//! (`PackedB`), plain and in column groups.
 
 use super::*;
 
@@ -179,4 +180,72 @@ fn grid_splits_the_wide_dimension_and_small_products_stay_serial() {
     assert_eq!(grid::<f32>(s, 16, 1024, 1024, 1024), (4, 4));
     assert_eq!(grid::<f32>(s, 4, 8, 8, 8), (1, 1));
     assert_eq!(grid::<f32>(s, 8, 6, 4096, 512).0, 1);
+}
+
+/// Packed once, used for several A: every product within rounding of the f64 one and, for two rows or more,
+/// bit-identical to `gemm` on the same level (the same panels through the same kernel), at 1..4 threads.
+#[test]
+fn packed_b_reused_across_products_matches_gemm() {
+    for simd in paths() {
+        for &(m, n, k) in &[(1, 1, 1), (2, 7, 3), (7, 33, 17), (64, 1024, 256), (13, 257, 300), (33, 65, 513)] {
+            let bv = data(k * n, 7 + n as u64);
+            let b64 = MatRef { data: &bv[..], rs: 1, cs: k }; // B = W^T, W (n, k) row-major: the LSTM's layout
+            let b32v: Vec<f32> = bv.iter().map(|&x| x as f32).collect();
+            let b32 = MatRef { data: &b32v[..], rs: 1, cs: k };
+            let packed = PackedB::new(simd, k, n, b32);
+            for round in 0..3u64 {
+                let av = data(m * k, 100 * round + m as u64);
+                let a64 = MatRef { data: &av[..], rs: k, cs: 1 };
+                let want = naive(m, n, k, a64, b64);
+                let a32v: Vec<f32> = av.iter().map(|&x| x as f32).collect();
+                let a32 = MatRef { data: &a32v[..], rs: k, cs: 1 };
+                let init: Vec<f32> = (0..m * n).map(|i| (i % 3) as f32).collect();
+                let mut plain = init.clone();
+                gemm_with(simd, 2, m, n, k, 1.0, a32, b32, 0.5, &mut plain, n);
+                for threads in 1..=4 {
+                    let mut c = init.clone();
+                    gemm_packed_with(threads, m, 1.0, a32, &packed, 0.5, &mut c, n);
+                    let tag = format!("{simd:?} {m}x{n}x{k} round {round} threads {threads}");
+                    for (idx, (&x, &w)) in c.iter().zip(&want).enumerate() {
+                        let y = w + 0.5 * (idx % 3) as f64;
+                        assert!((x as f64 - y).abs() < 2e-6 * (k as f64).sqrt() + 1e-6, "{tag}: {x} vs {y}");
+                    }
+                    if m >= 2 {
+                        assert!(c == plain, "{tag}: packed product differs from gemm");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Column groups: each group's columns computed by one call land where a product with that group alone would
+/// put them, for column ranges at every panel boundary, in f64 too.
+#[test]
+fn grouped_tiles_write_each_group_in_place() {
+    for simd in paths() {
+        let (m, g, groups, k) = (9, 37, 4, 29);
+        let n = g * groups;
+        let bv = data(k * n, 3);
+        let b = MatRef { data: &bv[..], rs: 1, cs: k };
+        let av = data(m * k, 4);
+        let a = MatRef { data: &av[..], rs: k, cs: 1 };
+        let want = naive(m, n, k, a, b);
+        let packed = PackedB::grouped(simd, k, n, groups, b);
+        let nr = packed.nr();
+        let mut c = vec![f64::NAN; m * n];
+        // rows in two blocks, columns in panel-aligned blocks: every group's block written by one call
+        for (i0, i1) in [(0, 4), (4, m)] {
+            let mut j0 = 0;
+            while j0 < g {
+                let j1 = (j0 + nr).min(g);
+                // SAFETY: the block is inside `c` and nothing else touches it during the call.
+                unsafe { gemm_packed_tile(i0, i1 - i0, j0, j1 - j0, 1.0, a, &packed, 0.0, c.as_mut_ptr(), n) };
+                j0 = j1;
+            }
+        }
+        for (x, w) in c.iter().zip(&want) {
+            assert!((x - w).abs() < 1e-12, "{simd:?}: {x} vs {w}");
+        }
+    }
 }
