@@ -115,7 +115,8 @@ pub fn map_backward<T: Float>(dx: &mut [T], dout: &[T], x: &[T], y: &[T], f: Map
                 // g * sgn(x) with sgn = (0 < x) - (x < 0), as PyTorch: a multiply, so a NaN or infinite g at
                 // x = 0 (or at a NaN x) gives NaN, where a select would drop it
                 Map::Abs => {
-                    let (pos, neg) = (T::from_f64(f64::from(u8::from(s > T::ZERO))), T::from_f64(f64::from(u8::from(s < T::ZERO))));
+                    let (pos, neg) =
+                        (T::from_f64(f64::from(u8::from(s > T::ZERO))), T::from_f64(f64::from(u8::from(s < T::ZERO))));
                     g * (pos - neg)
                 }
             };
