@@ -131,3 +131,20 @@ def test_layers_and_errors():
     model.compile(optimizer="adam", loss="mse")
     with pytest.raises(ValueError, match="different numbers"):
         model.fit(np.zeros((4, 3)), np.zeros(5), verbose=0)
+
+
+def test_compile_with_metrics_other_than_accuracy():
+    # names, metric objects and weighted metrics are resolved at compile; their values match the predictions
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    x, y = rng.random((20, 4), dtype=np.float32), rng.random((20, 3), dtype=np.float32)
+    m = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(3)])
+    m.compile(loss="mse", metrics=["mae", keras.metrics.MeanSquaredError()], weighted_metrics=["mae"])
+    m.fit(x, y, epochs=1, verbose=0)
+    loss, mae, mse, wmae = m.evaluate(x, y, verbose=0)
+    p = m.predict(x, verbose=0)
+    np.testing.assert_allclose([mae, mse, wmae, loss], [np.abs(p - y).mean(), ((p - y) ** 2).mean(),
+                                                        np.abs(p - y).mean(), ((p - y) ** 2).mean()], rtol=1e-5)
+    with pytest.raises(ValueError, match="unknown metric 'nope'"):
+        m.compile(loss="mse", metrics=["nope"])

@@ -4,7 +4,9 @@ which returns a ``bigcore.optim`` optimizer) when the model is built at the star
 
 Keras's update rules where they differ from PyTorch's: Keras's ``RMSprop`` puts epsilon inside the square root
 and the learning rate inside the momentum buffer (``x = lr * g / sqrt(v + eps); buf = momentum * buf + x;
-p -= buf``), and bigcore's engine runs that form for it; ``Adam``'s epsilon is added to ``sqrt(v_hat)`` in both.
+p -= buf``), and bigcore's engine runs that form for it. ``Adam`` and ``AdamW`` run PyTorch's form,
+``lr * m_hat / (sqrt(v_hat) + eps)``; Keras 3 adds epsilon to ``sqrt(v)`` before the bias correction, which
+differs from this only while ``v`` is of the order of ``epsilon ** 2`` (the first steps of rarely-updated weights).
 """
 
 from .. import optim

@@ -15,7 +15,8 @@ from .._random import Generator
 from ..autograd import no_grad
 from ..optim import Optimizer
 from . import callbacks as callbacks_module
-from . import losses, metrics, optimizers, tree
+from . import losses, optimizers, tree
+from . import metrics as metrics_module
 from .compile_utils import CompiledLoss, CompiledMetrics, output_list
 from .data_adapter import ArrayAdapter, EpochIterator, adapter_for, unpack_x_y_sample_weight
 from .keras_tensor import _run_in_eval
@@ -72,7 +73,7 @@ class Trainer:
                                  f"{name}={spec!r} of type {type(spec)}")
             for m in tree.flatten(spec):
                 if m is not None and not (isinstance(m, str) and m in ("accuracy", "acc")):
-                    metrics.get(m)  # an unknown name fails here, not at the first batch
+                    metrics_module.get(m)  # an unknown name fails here, not at the first batch
         for one in tree.flatten(loss):
             if one is not None:
                 losses.get(one)
