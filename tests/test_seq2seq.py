@@ -503,3 +503,12 @@ def test_denoise_example_smoke_run(capsys, tmp_path):
     np.testing.assert_array_equal(np.asarray(sd["generator.weight"]), np.asarray(sd["tgt_tok_emb.weight"]))  # shared
     Seq2SeqTransformer(V, V, d_model=32, nhead=4, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=64,
                        max_len=56, norm_first=True).load_state_dict(sd)
+
+
+def test_generate_on_an_empty_batch():
+    m = Seq2SeqTransformer(10, 10, d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1,
+                           dim_feedforward=16, max_len=16, pad_idx=0)
+    for beams in (1, 3):
+        out = m.generate(bigcore.zeros(0, 5, dtype=bigcore.int64), max_length=6, bos_token_id=1, eos_token_id=2,
+                         num_beams=beams)
+        assert out.shape == (0, 1) and out.dtype is bigcore.int64

@@ -71,7 +71,7 @@ def generate(model, src, max_length, bos_token_id, eos_token_id, num_beams=1, sr
                                    float(length_penalty))
     finally:
         model.train(was_training)
-    out = np.full((len(rows), max(len(r) for r in rows)), pad, dtype=np.int64)  # (B, L)
+    out = np.full((len(rows), max((len(r) for r in rows), default=1)), pad, dtype=np.int64)  # (B, L); B = 0: (0, 1)
     for b, r in enumerate(rows):
         out[b, :len(r)] = r
     return tensor(out)
