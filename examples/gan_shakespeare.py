@@ -1,7 +1,7 @@
 """An LSTM GAN on the lines of tinyshakespeare: maximum-likelihood pretraining, then adversarial training, judged by
 a separate character GPT.
 
-    python examples/gan_shakespeare.py                 # the full run: about 4 minutes on 2 cores
+    python examples/gan_shakespeare.py                 # the full run: about 75 s on 2 cores
     python examples/gan_shakespeare.py --judge-iters 20 --mle-steps 20 --d-warmup-steps 5 --gan-steps 5 \\
         --eval-samples 16                              # a smoke run
 
@@ -34,11 +34,12 @@ generator's own NLL on held-out lines are printed beside it. The adversarial pha
 need not improve on maximum likelihood. The last line is machine-readable: ``nll_real=<...> nll_mle=<...>
 nll_gan=<...> nll_control=<...> nll_uniform=<...> wall_s=<seconds from start to end>``.
 
-Measured with the defaults (2 cores shared with other work, 230 s): judge NLL per character, held-out lines 1.979,
-MLE samples 1.838, GAN samples 1.838, control samples 1.823, uniform characters 8.320 (training lines: 1.738, so
+Measured with the defaults (2 cores, 75 s): judge NLL per character, held-out lines 1.979,
+MLE samples 1.838, GAN samples 1.826, control samples 1.823, uniform characters 8.320 (training lines: 1.738, so
 samples that imitate the training text score better than the held-out plays). The discriminator stayed at chance
 (accuracy 0.49 to 0.51) through the adversarial phase; the generator's held-out NLL went from 1.742 to 1.707, the
-same as the control's 1.707. At these settings the adversarial phase adds nothing measurable to likelihood
+same as the control's 1.707; the samples' character frequencies moved closer to the real ones (total variation
+0.094 after pretraining, 0.067 after adversarial training, 0.074 for the control). At these settings the adversarial phase adds nothing measurable to likelihood
 training.
 """
 
