@@ -273,6 +273,21 @@ fn rmsprop_plain<T: Float>(
     }
 }
 
+/// The gradient an update reads, shared by the SIMD optimizer bodies: negated for `maximize`, plus `wd * p` when
+/// `l2` (weight decay as an L2 term; AdamW's decoupled decay shrinks the parameter instead).
+#[inline(always)]
+unsafe fn update_grad<V: F32x>(g: V, p: V, maximize: bool, l2: bool, wd: V) -> V {
+    // SAFETY: called only from the SIMD optimizer bodies, under the CPU contract `simd_kernel!` establishes for them.
+    unsafe {
+        let d = if maximize { V::sub(V::splat(-0.0), g) } else { g };
+        if l2 {
+            V::add(d, V::mul(wd, p))
+        } else {
+            d
+        }
+    }
+}
+
 #[inline(always)]
 unsafe fn sgd_body<V: F32x>(p: &mut [f32], g: &[f32], buf: &mut [f32], k: SgdConsts<f32>) {
     // SAFETY: the CPU contract comes from `simd_kernel!`; slices are accessed through bounds-checked loads.
@@ -282,13 +297,7 @@ unsafe fn sgd_body<V: F32x>(p: &mut [f32], g: &[f32], buf: &mut [f32], k: SgdCon
         while i < p.len() {
             let n = step::<V>(i, p.len());
             let pv = load::<V>(p, i, n);
-            let mut d = load::<V>(g, i, n);
-            if k.h.maximize {
-                d = V::sub(V::splat(-0.0), d);
-            }
-            if k.h.weight_decay != 0.0 {
-                d = V::add(d, V::mul(wd, pv));
-            }
+            let mut d = update_grad::<V>(load::<V>(g, i, n), pv, k.h.maximize, k.h.weight_decay != 0.0, wd);
             if k.h.momentum != 0.0 {
                 let b = if k.first { d } else { V::add(V::mul(mu, load::<V>(buf, i, n)), V::mul(damp, d)) };
                 store(b, buf, i, n);
@@ -316,16 +325,10 @@ unsafe fn adam_body<V: F32x>(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f
         while i < p.len() {
             let n = step::<V>(i, p.len());
             let mut pv = load::<V>(p, i, n);
-            let mut d = load::<V>(g, i, n);
-            if k.h.maximize {
-                d = V::sub(V::splat(-0.0), d);
-            }
-            if k.h.weight_decay != 0.0 {
-                if k.h.decoupled {
-                    pv = V::mul(pv, shrink);
-                } else {
-                    d = V::add(d, V::mul(wd, pv));
-                }
+            let l2 = k.h.weight_decay != 0.0 && !k.h.decoupled;
+            let d = update_grad::<V>(load::<V>(g, i, n), pv, k.h.maximize, l2, wd);
+            if k.h.weight_decay != 0.0 && k.h.decoupled {
+                pv = V::mul(pv, shrink);
             }
             let mv = V::add(V::mul(b1, load::<V>(m, i, n)), V::mul(one_b1, d));
             let vv = V::add(V::mul(b2, load::<V>(v, i, n)), V::mul(V::mul(one_b2, d), d));
@@ -361,13 +364,7 @@ unsafe fn rmsprop_body<V: F32x>(
         while i < p.len() {
             let n = step::<V>(i, p.len());
             let pv = load::<V>(p, i, n);
-            let mut d = load::<V>(g, i, n);
-            if k.h.maximize {
-                d = V::sub(V::splat(-0.0), d);
-            }
-            if k.h.weight_decay != 0.0 {
-                d = V::add(d, V::mul(wd, pv));
-            }
+            let d = update_grad::<V>(load::<V>(g, i, n), pv, k.h.maximize, k.h.weight_decay != 0.0, wd);
             let vv = V::add(V::mul(alpha, load::<V>(v, i, n)), V::mul(V::mul(one_alpha, d), d));
             store(vv, v, i, n);
             let mut s = vv;
