@@ -367,3 +367,16 @@ def test_gan_shakespeare_smoke_run(capsys):
     # even a judge trained for 15 steps finds held-out Shakespeare likelier than random characters
     assert res["real"] < res["uniform"]
     assert any(line.startswith("samples, after adversarial training:") for line in lines)
+
+
+def test_a_one_shot_iterator_that_runs_out_is_named():
+    from bigcore.models.gan import _batches
+
+    it = _batches(iter([1, 2]))
+    assert [next(it), next(it)] == [1, 2]
+    with pytest.raises(ValueError, match=r"ran out after 1 pass\(es\): a one-shot iterator"):
+        next(it)
+    with pytest.raises(ValueError, match="data yielded no batches"):
+        next(_batches([]))
+    again = _batches([7])
+    assert [next(again) for _ in range(3)] == [7, 7, 7]  # a list is passed over again and again

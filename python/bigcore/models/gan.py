@@ -239,13 +239,18 @@ def _batches(data):
     if callable(data):
         while True:
             yield data()
+    passes = 0
     while True:
         empty = True
         for b in data:
             empty = False
             yield b
         if empty:
+            if passes:  # a one-shot iterator (a generator) gives its batches once
+                raise ValueError(f"SequenceGAN: data ran out after {passes} pass(es): a one-shot iterator gives "
+                                 "its batches once; pass a DataLoader, a list, or a function returning a batch")
             raise ValueError("SequenceGAN: data yielded no batches")
+        passes += 1
 
 
 class SequenceGAN:
