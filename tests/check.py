@@ -2,6 +2,11 @@
 the reference backward and against central finite differences in float64, and the float32 result against the
 float64 one within float32 rounding."""
 
+import functools
+import os
+import subprocess
+import sys
+
 import numpy as np
 
 import bigcore
@@ -164,3 +169,12 @@ def check_threads(fn, inputs, diff=None, threads=(1, 2, 3, 4), rtol=0.0, atol=0.
         for i, (a, b) in enumerate(zip(grads, want_grads)):
             np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"grad {diff[i]} on {n} threads vs 1")
     return want_out, want_grads
+
+
+@functools.cache
+def simd_levels():
+    """The SIMD levels this CPU can run, lowest first (what ``BIGCORE_SIMD`` may force): asked once, of a fresh
+    interpreter with no level forced."""
+    best = subprocess.run([sys.executable, "-c", "import bigcore; print(bigcore.simd_level())"], capture_output=True,
+                          text=True, check=True, env={**os.environ, "BIGCORE_SIMD": ""}).stdout.strip()
+    return ["scalar", "avx2", "avx512"][: ["scalar", "avx2", "avx512"].index(best) + 1]

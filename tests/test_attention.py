@@ -16,7 +16,7 @@ import pytest
 import bigcore
 import bigcore.nn as nn
 import bigcore.nn.functional as F
-from check import check_op, rand
+from check import check_op, rand, simd_levels
 from reference import REF
 
 SDPA = "scaled_dot_product_attention"
@@ -218,13 +218,7 @@ print(bigcore.simd_level())
 """
 
 
-def _levels():
-    best = subprocess.run([sys.executable, "-c", "import bigcore; print(bigcore.simd_level())"],
-                          capture_output=True, text=True, check=True, env={**os.environ, "BIGCORE_SIMD": ""}).stdout.strip()
-    return ["scalar", "avx2", "avx512"][: ["scalar", "avx2", "avx512"].index(best) + 1]
-
-
-@pytest.mark.parametrize("level", _levels())
+@pytest.mark.parametrize("level", simd_levels())
 def test_every_simd_level(level):
     r = subprocess.run([sys.executable, "-c", SIMD_SCRIPT, os.path.dirname(__file__)], capture_output=True, text=True,
                        env={**os.environ, "BIGCORE_SIMD": level, "BIGCORE_NUM_THREADS": "2"})

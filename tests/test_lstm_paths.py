@@ -13,7 +13,7 @@ import pytest
 import bigcore
 import bigcore.nn as nn
 from bigcore import _core
-from check import with_threads
+from check import simd_levels, with_threads
 from test_lstm import np_lstm
 
 
@@ -129,13 +129,7 @@ print(bigcore.simd_level())
 """
 
 
-def _levels():
-    best = subprocess.run([sys.executable, "-c", "import bigcore; print(bigcore.simd_level())"], capture_output=True,
-                          text=True, check=True, env={**os.environ, "BIGCORE_SIMD": ""}).stdout.strip()
-    return ["scalar", "avx2", "avx512"][: ["scalar", "avx2", "avx512"].index(best) + 1]
-
-
-@pytest.mark.parametrize("level", _levels())
+@pytest.mark.parametrize("level", simd_levels())
 def test_every_simd_level_matches_float64(level):
     r = subprocess.run([sys.executable, "-c", SIMD_SCRIPT], capture_output=True, text=True,
                        env={**os.environ, "BIGCORE_SIMD": level, "BIGCORE_NUM_THREADS": "2",

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from check import simd_levels
+
 SCRIPT = r"""
 import numpy as np, bigcore, sys
 rng = np.random.default_rng(0)
@@ -151,13 +153,7 @@ print(bigcore.simd_level())
 """
 
 
-def _levels():
-    best = subprocess.run([sys.executable, "-c", "import bigcore; print(bigcore.simd_level())"],
-                          capture_output=True, text=True, check=True, env={**os.environ, "BIGCORE_SIMD": ""}).stdout.strip()
-    return ["scalar", "avx2", "avx512"][: ["scalar", "avx2", "avx512"].index(best) + 1]
-
-
-@pytest.mark.parametrize("level", _levels())
+@pytest.mark.parametrize("level", simd_levels())
 def test_forced_simd_path(level):
     r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
                        env={**os.environ, "BIGCORE_SIMD": level, "BIGCORE_NUM_THREADS": "2"})
@@ -165,7 +161,7 @@ def test_forced_simd_path(level):
     assert r.stdout.strip() == level
 
 
-@pytest.mark.parametrize("level", _levels())
+@pytest.mark.parametrize("level", simd_levels())
 def test_forced_simd_path_kernels(level):
     r = subprocess.run([sys.executable, "-c", KERNELS], capture_output=True, text=True,
                        env={**os.environ, "BIGCORE_SIMD": level, "BIGCORE_NUM_THREADS": "2",
@@ -174,7 +170,7 @@ def test_forced_simd_path_kernels(level):
     assert r.stdout.strip() == level
 
 
-@pytest.mark.parametrize("level", _levels())
+@pytest.mark.parametrize("level", simd_levels())
 def test_forced_simd_path_gpt(level):
     # the fused GPT's training step and its key/value cache on each level, against the composed model
     r = subprocess.run([sys.executable, "-c", MODELS], capture_output=True, text=True,
